@@ -1,0 +1,3 @@
+fn main() {
+    println!("berth version {}", env!("CARGO_PKG_VERSION"));
+}
