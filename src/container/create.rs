@@ -1,0 +1,348 @@
+//! `create`: the parent side of berth's process model.
+//!
+//! ```text
+//!  berth create (parent, single-threaded)           container init (clone of the parent)
+//!  ──────────────────────────────────────           ────────────────────────────────────
+//!  parse + validate config.json, open ns paths
+//!  reserve <root>/<id>, mkfifo exec.fifo (O_RDWR)
+//!  mkdir cgroups, apply resources
+//!  write state.json (created_ok=false)
+//!  socketpair(SEQPACKET)  ── sync ──┐
+//!  [setns pid ns] [unshare time ns]  │
+//!  clone(CLONE_NEW*, [INTO_CGROUP]) ─┼──────────▶  non-dumpable, PDEATHSIG=KILL, signals reset
+//!  [write uid/gid maps, add pid to   │           [wait Go]            (user namespace only)
+//!   cgroup]  ──── Go(pid) ───────────┤           join cgroup: "0" > cgroup.procs
+//!  save state.json with pid          │           setns joins, unshare (cgroup ns after join)
+//!                                    │           hostname, lo up, mounts (rootfs::prepare)
+//!  prestart + createRuntime hooks ◀──┤── RunRuntimeHooks     (only when hooks are configured)
+//!  ── HooksDone(state) ─────────────▶│           createContainer hooks
+//!                                    │           pivot_root, pty → --console-socket
+//!                                    │           sysctl, masked/readonly paths, keyring
+//!                                    │           rlimits, uid/gid, caps, no_new_privs
+//!                                    │           close every fd but stdio, preserved, fifo
+//!  ◀────────────────────────────── Ready ────────┘ (or Error(msg) and exit)
+//!  save state.json (created_ok=true)             block reading exec.fifo
+//!  write --pid-file, exit 0
+//!
+//!  berth start: open exec.fifo O_WRONLY|O_NONBLOCK (ENXIO: init gone), write 1 byte,
+//!               unlink the fifo, run poststart hooks.     init: startContainer hooks, execve
+//! ```
+//!
+//! Why this shape:
+//! * No re-exec of berth: the init is a clone of the parent and runs library code, so there
+//!   is no second binary load or config parse. The parent must be single-threaded at the clone
+//!   (berth never starts threads), so the child may allocate and use std freely.
+//! * One clone carries every new namespace; only cgroup (after the cgroup join) and time
+//!   (children only) are unshared separately.
+//! * The init joins its own cgroup by writing "0": a parent writing a child's pid after idle
+//!   waits for an RCU grace period (10–20 ms). On cgroup v2 the clone places it directly
+//!   (CLONE_INTO_CGROUP). With a new user namespace the parent adds the pid instead, since the
+//!   init's uid no longer owns the cgroup files.
+//! * The start channel is a FIFO the init holds open read-write: `start` never blocks on a
+//!   dead init (O_NONBLOCK open fails with ENXIO when no reader is left), and the init's
+//!   blocking read needs no /proc in the container.
+//! * The init is non-dumpable until execve and every fd it holds is O_CLOEXEC: nothing of the
+//!   host (no directory fd, no berth binary) stays reachable from the container.
+//! * If the parent dies mid-create, PDEATHSIG kills the init, and `delete --force` finds
+//!   state.json (created_ok=false) naming the pid and cgroups to clean.
+
+use super::clone::clone_process;
+use super::init::{self, InitContext};
+use crate::cgroups::CgroupManager;
+use crate::config::{self, Bundle};
+use crate::error::{Error, Result};
+use crate::hooks::{self, Kind};
+use crate::namespaces;
+use crate::state::{self, Root, State, Status};
+use crate::sync::{self, Msg, SyncError};
+use oci_spec::runtime::LinuxIdMapping;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// What `berth create` (and `run`) were asked.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    /// `run` in the foreground: signals are blocked here for the caller to forward.
+    pub foreground: bool,
+}
+
+/// A created container: its init's host pid.
+#[derive(Debug)]
+pub struct Created {
+    pub pid: i32,
+    pub state: State,
+}
+
+/// Undoes a partial create when dropped unarmed.
+struct Cleanup<'a> {
+    root: &'a Root,
+    dir: Option<PathBuf>,
+    cgroup: Option<CgroupManager>,
+    pid: Option<i32>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                crate::logging::warn(&format!("cleanup after failed create: {e}"));
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let _ = self.root;
+    }
+}
+
+pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
+    config::validate_id(&opts.id)?;
+    let Bundle { dir: bundle, rootfs, spec } = config::load(&opts.bundle)?;
+    config::validate(&spec)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("process: missing"))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(Error::invalid(
+            "process.terminal is true but no --console-socket was given to receive the pty",
+        ));
+    }
+    let plan = namespaces::plan(&spec)?;
+    if root.container_dir(&opts.id).exists() {
+        return Err(Error::AlreadyExists(opts.id.clone()));
+    }
+    let console = match &opts.console_socket {
+        Some(p) if terminal => Some(crate::console::connect_socket(p)?),
+        _ => None,
+    };
+    let linux = spec.linux().clone().unwrap_or_default();
+
+    let dir = root.reserve(&opts.id)?;
+    let mut cleanup = Cleanup { root, dir: Some(dir.clone()), cgroup: None, pid: None };
+
+    let fifo_path = dir.join(state::FIFO_FILE);
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(|e| Error::sys(format!("mkfifo {}", fifo_path.display()), e))?;
+    let fifo: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo_path)
+        .map_err(|e| Error::io(&fifo_path, e))?
+        .into();
+
+    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let cgroup = CgroupManager::new(cgroups_path.as_deref(), &opts.id)?;
+    cleanup.cgroup = Some(cgroup.clone());
+    cgroup.create(linux.resources().as_ref())?;
+
+    let mut st = State {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(cgroup.clone()),
+        hooks: spec.hooks().clone(),
+        created_ok: false,
+        private_pid_ns: plan.new_pid,
+    };
+    st.save(root)?;
+
+    let (parent_end, child_end) = sync::pair().map_err(|e| Error::Other(e.to_string()))?;
+
+    if let Some(fd) = &plan.join_pid {
+        // SAFETY: setns on an fd we own; for a pid namespace it only affects later children.
+        if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
+            return Err(Error::sys("join pid namespace", nix::Error::last()));
+        }
+    }
+    if plan.new_time {
+        enter_new_time_namespace(&linux)?;
+    }
+
+    let runtime_hooks = hooks::list(spec.hooks().as_ref(), Kind::Prestart).len()
+        + hooks::list(spec.hooks().as_ref(), Kind::CreateRuntime).len();
+    let container_hooks = hooks::list(spec.hooks().as_ref(), Kind::CreateContainer).len()
+        + hooks::list(spec.hooks().as_ref(), Kind::StartContainer).len();
+    // The parent places the pid itself only when the init cannot write to the cgroup files.
+    let parent_joins_cgroup = plan.new_user;
+    let into_cgroup = if parent_joins_cgroup { None } else { open_v2_cgroup(&cgroup) };
+
+    if opts.foreground {
+        super::run::block_signals();
+    }
+    let ctx = InitContext {
+        spec: &spec,
+        rootfs: &rootfs,
+        plan: &plan,
+        sync: &child_end,
+        fifo: fifo.as_raw_fd(),
+        console: console.as_ref().map(|c| c.as_raw_fd()),
+        cgroup: if parent_joins_cgroup || into_cgroup.is_some() { None } else { Some(&cgroup) },
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        id: &opts.id,
+        wants_hooks: runtime_hooks + container_hooks > 0,
+    };
+    let parent_pid = nix::unistd::getpid().as_raw();
+    let flags = plan.clone_flags;
+    let pid = clone_process(flags, into_cgroup.as_ref().map(|f| f.as_raw_fd()), || {
+        init::run(&ctx, parent_pid)
+    })?;
+    cleanup.pid = Some(pid);
+    drop(child_end);
+    drop(fifo);
+    drop(console);
+
+    if plan.new_user {
+        write_id_maps(pid, &linux)?;
+        cgroup.add_pid(pid)?;
+        parent_end.send(&Msg::Go(pid)).map_err(|e| init_failure(e, pid))?;
+    }
+    st.pid = pid;
+    st.pid_start = state::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
+    st.save(root)?;
+
+    loop {
+        match parent_end.recv().map_err(|e| init_failure(e, pid))? {
+            Msg::RunRuntimeHooks => {
+                let doc = serde_json::to_string(&st.oci_state(Status::Creating))
+                    .map_err(|e| Error::Other(e.to_string()))?;
+                for kind in [Kind::Prestart, Kind::CreateRuntime] {
+                    let list = hooks::list(spec.hooks().as_ref(), kind);
+                    hooks::run_all(&list, kind, &doc, &mut |w| crate::logging::warn(w))?;
+                }
+                let created_doc = serde_json::to_string(&st.oci_state(Status::Created))
+                    .map_err(|e| Error::Other(e.to_string()))?;
+                parent_end
+                    .send(&Msg::HooksDone(created_doc))
+                    .map_err(|e| init_failure(e, pid))?;
+            }
+            Msg::Ready => break,
+            Msg::Error(msg) => return Err(Error::Other(msg)),
+            other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+        }
+    }
+
+    st.created_ok = true;
+    st.save(root)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    cleanup.pid = None;
+    cleanup.cgroup = None;
+    cleanup.dir = None;
+    Ok(Created { pid, state: st })
+}
+
+fn init_failure(e: SyncError, pid: i32) -> Error {
+    match e {
+        SyncError::PeerGone => {
+            let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            Error::Other(format!("container init exited during setup ({status:?})"))
+        }
+        other => Error::Other(other.to_string()),
+    }
+}
+
+fn open_v2_cgroup(cgroup: &CgroupManager) -> Option<OwnedFd> {
+    if cgroup.layout != crate::cgroups::Layout::V2 {
+        return None;
+    }
+    let dir = cgroup.v2_dir()?;
+    std::fs::File::open(dir).ok().map(OwnedFd::from)
+}
+
+/// Writes the pid file through a temp file and a rename, so readers never see it half-written.
+fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io(".", e))?.join(path)
+    };
+    state::write_atomic(&abs, pid.to_string().as_bytes())
+}
+
+fn format_map(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Writes /proc/<pid>/{uid_map,gid_map}; the kernel's refusal is reported with the map.
+fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    for (file, maps, field) in [
+        ("uid_map", linux.uid_mappings(), "linux.uidMappings"),
+        ("gid_map", linux.gid_mappings(), "linux.gidMappings"),
+    ] {
+        let text = format_map(maps.as_deref().unwrap_or_default());
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, &text).map_err(|e| {
+            Error::invalid(format!(
+                "{field}: the kernel refused the mapping {:?}: {e}",
+                text.trim_end().replace('\n', ", ")
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Unshares a time namespace for the init (children only) and writes its offsets.
+fn enter_new_time_namespace(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    // SAFETY: unshare(CLONE_NEWTIME) changes only the namespace of future children.
+    if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
+        return Err(Error::sys("unshare time namespace", nix::Error::last()));
+    }
+    if let Some(offsets) = linux.time_offsets() {
+        let mut text = String::new();
+        for (clock, off) in offsets {
+            let id = match clock.as_str() {
+                "monotonic" => "monotonic",
+                "boottime" => "boottime",
+                other => {
+                    return Err(Error::invalid(format!("linux.timeOffsets: unknown clock {other:?}")))
+                }
+            };
+            text.push_str(&format!(
+                "{id} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
+        }
+        std::fs::write("/proc/self/timens_offsets", text)
+            .map_err(|e| Error::io("/proc/self/timens_offsets", e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_map_format() {
+        let maps: Vec<LinuxIdMapping> = serde_json::from_str(
+            r#"[{"containerID":0,"hostID":100000,"size":1000},{"containerID":1000,"hostID":1000,"size":1}]"#,
+        )
+        .unwrap();
+        assert_eq!(format_map(&maps), "0 100000 1000\n1000 1000 1\n");
+    }
+}

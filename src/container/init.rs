@@ -1,0 +1,231 @@
+//! The container's init: everything the clone does between the clone and execve.
+//! The order is the right-hand column of the diagram in [`super::create`].
+//!
+//! Any failure is sent to the parent as one line and the init exits; it never returns to
+//! the caller's code.
+
+use crate::cgroups::CgroupManager;
+use crate::error::{Error, Result};
+use crate::hooks::{self, Kind};
+use crate::namespaces::Plan;
+use crate::sync::{Channel, Msg};
+use oci_spec::runtime::Spec;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+/// What the init needs from the parent; borrowed from the parent's (copied) memory.
+pub struct InitContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub plan: &'a Plan,
+    pub sync: &'a Channel,
+    /// exec.fifo, open read-write: the start channel.
+    pub fifo: RawFd,
+    /// Connected --console-socket, when the process has a terminal.
+    pub console: Option<RawFd>,
+    /// The cgroup to join by writing "0"; None when the parent or the clone placed us.
+    pub cgroup: Option<&'a CgroupManager>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    pub id: &'a str,
+    /// Any prestart/createRuntime/createContainer/startContainer hook is configured.
+    pub wants_hooks: bool,
+}
+
+/// Entry point in the cloned child; returns the exit code only on failure.
+pub fn run(ctx: &InitContext<'_>, parent_pid: i32) -> i32 {
+    match setup(ctx, parent_pid) {
+        Ok(never) => match never {},
+        Err(e) => {
+            let _ = ctx.sync.send(&Msg::Error(e.to_string()));
+            1
+        }
+    }
+}
+
+enum Never {}
+
+fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    }
+    if nix::unistd::getppid().as_raw() != parent_pid && !ctx.plan.new_pid {
+        return Err(Error::Other("parent exited during create".into()));
+    }
+    reset_signals();
+    let process = ctx
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("process: missing"))?;
+
+    if ctx.plan.new_user {
+        match ctx.sync.recv() {
+            Ok(Msg::Go(_)) => {}
+            Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
+            Err(e) => return Err(Error::Other(e.to_string())),
+        }
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .map_err(|e| Error::sys("become root in the user namespace (setresgid 0)", e))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .map_err(|e| Error::sys("become root in the user namespace (setresuid 0)", e))?;
+    }
+    if let Some(cg) = ctx.cgroup {
+        cg.join_self()?;
+    }
+    crate::namespaces::join_and_unshare(ctx.plan)?;
+    if ctx.plan.new_cgroup {
+        // SAFETY: unshare of this single-threaded process's cgroup namespace.
+        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+            return Err(Error::sys("unshare cgroup namespace", nix::Error::last()));
+        }
+    }
+    if ctx.plan.new_net {
+        // A missing lo (unusual kernels) is not worth failing the container for.
+        let _ = crate::namespaces::loopback_up();
+    }
+    if let Some(h) = ctx.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("hostname: sethostname {h:?}"), e))?;
+    }
+    if let Some(d) = ctx.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: the pointer and length describe `d`'s bytes for the duration of the call.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::sys(format!("domainname: setdomainname {d:?}"), nix::Error::last()));
+        }
+    }
+
+    let opts = crate::rootfs::RootfsOptions {
+        in_user_namespace: ctx.plan.new_user
+            || ctx.plan.joins.iter().any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User),
+        in_cgroup_namespace: ctx.plan.new_cgroup,
+    };
+    crate::rootfs::prepare(ctx.spec, ctx.rootfs, &opts)?;
+
+    let mut state_doc = String::new();
+    if ctx.wants_hooks {
+        ctx.sync
+            .send(&Msg::RunRuntimeHooks)
+            .map_err(|e| Error::Other(e.to_string()))?;
+        match ctx.sync.recv() {
+            Ok(Msg::HooksDone(doc)) => state_doc = doc,
+            Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
+            Err(e) => return Err(Error::Other(e.to_string())),
+        }
+        let creating = state_doc.replacen("\"status\":\"created\"", "\"status\":\"creating\"", 1);
+        let list = hooks::list(ctx.spec.hooks().as_ref(), Kind::CreateContainer);
+        hooks::run_all(&list, Kind::CreateContainer, &creating, &mut |_| {})?;
+    }
+
+    crate::rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
+    if let Some(sock) = ctx.console {
+        crate::console::setup_pty(sock)?;
+        // SAFETY: closing the console socket fd we own; nothing else uses it.
+        unsafe { libc::close(sock) };
+    }
+    crate::rootfs::finalize(ctx.spec)?;
+    if !ctx.no_new_keyring {
+        join_session_keyring(ctx.id)?;
+    }
+
+    if let Some(rlimits) = process.rlimits() {
+        crate::process::set_rlimits(rlimits)?;
+    }
+    if let Some(score) = process.oom_score_adj() {
+        crate::process::set_oom_score_adj(score)?;
+    }
+    crate::process::check_lsm(process)?;
+    crate::process::set_identity(process.user())?;
+    enter_cwd(process.cwd())?;
+    crate::process::set_capabilities(process.capabilities().as_ref())?;
+    if process.no_new_privileges().unwrap_or(false) {
+        crate::process::set_no_new_privs()?;
+    }
+
+    let mut env = process.env().clone().unwrap_or_default();
+    crate::process::prepare_fds(ctx.preserve_fds, &[ctx.fifo, ctx.sync.raw_fd()], &mut env)?;
+    ctx.sync.send(&Msg::Ready).map_err(|e| Error::Other(e.to_string()))?;
+    // SAFETY: closing our end of the sync channel; the parent is done with it.
+    unsafe { libc::close(ctx.sync.raw_fd()) };
+    // From here on the parent may exit: don't die with it.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+
+    wait_for_start(ctx.fifo)?;
+    if ctx.wants_hooks {
+        let list = hooks::list(ctx.spec.hooks().as_ref(), Kind::StartContainer);
+        hooks::run_all(&list, Kind::StartContainer, &state_doc, &mut |_| {})?;
+    }
+    let args = process.args().clone().unwrap_or_default();
+    let err = crate::process::exec(&args, &env);
+    // The parent is gone: the only witness is the container's stderr.
+    eprintln!("berth: {err}");
+    // SAFETY: exit without running inherited atexit handlers.
+    unsafe { libc::_exit(127) }
+}
+
+/// Clears the signal mask and restores default dispositions (Rust ignores SIGPIPE, and
+/// ignored signals survive execve).
+fn reset_signals() {
+    // SAFETY: sigprocmask/signal with valid arguments; no handlers are installed.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// chdir into the process cwd and make sure it is inside the container's root: a cwd that
+/// resolves outside it (e.g. through a leaked fd, CVE-2024-21626) is refused.
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd: chdir {}", cwd.display()), e))?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "process.cwd: {} is outside the container's root",
+            cwd.display()
+        ))),
+    }
+}
+
+/// A fresh session keyring, so containers don't share the host's keys.
+fn join_session_keyring(id: &str) -> Result<()> {
+    let name = std::ffi::CString::new(format!("_ses.{id}")).map_err(|_| Error::invalid("id"))?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a valid NUL-terminated name.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if rc < 0 {
+        let e = nix::Error::last();
+        // Kernels without keys, or a user namespace without keyring quota: runc carries on too.
+        if e != nix::Error::ENOSYS && e != nix::Error::EDQUOT && e != nix::Error::EACCES {
+            return Err(Error::sys("join session keyring", e));
+        }
+    }
+    Ok(())
+}
+
+/// Blocks until `berth start` writes its byte into the fifo.
+fn wait_for_start(fifo: RawFd) -> Result<()> {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: read into a 1-byte buffer we own.
+        let n = unsafe { libc::read(fifo, b.as_mut_ptr().cast(), 1) };
+        if n == 1 {
+            // SAFETY: closing the fifo fd we own.
+            unsafe { libc::close(fifo) };
+            return Ok(());
+        }
+        let e = nix::Error::last();
+        if n < 0 && e == nix::Error::EINTR {
+            continue;
+        }
+        return Err(Error::sys("wait for start", e));
+    }
+}
