@@ -26,6 +26,38 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A connected stream pair standing in for `--console-socket` when berth relays the pty.
+pub fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("console socketpair", e))
+}
+
+/// Receives a pty master sent with SCM_RIGHTS (the other side of [`setup_pty`]).
+pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    use std::io::IoSliceMut;
+    use std::os::fd::FromRawFd;
+    let mut name = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(socket, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(|e| Error::sys("receive pty master", e))?;
+    for cmsg in msg.cmsgs().map_err(|e| Error::sys("receive pty master", e))? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just installed this fd in our table for us to own.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(Error::Other("console: no pty master received".into()))
+}
+
 /// In the init, after pivot_root: makes the pty, sends its master to `socket`, and makes
 /// the slave the controlling terminal and fds 0, 1, 2.
 pub fn setup_pty(socket: RawFd) -> Result<()> {

@@ -273,7 +273,7 @@ fn run(cli: Cli) -> Result<i32> {
             if detach {
                 return Ok(0);
             }
-            Ok(container::run::wait_and_finish(&root, &id, created.pid, keep)?)
+            Ok(container::run::wait_and_finish(&root, created, keep)?)
         }
         Command::State { id } => {
             let st = container::oci_state(&root, &id)?;

@@ -78,6 +78,8 @@ pub struct CreateOptions {
 pub struct Created {
     pub pid: i32,
     pub state: State,
+    /// Foreground run with a terminal: the socket the pty master arrives on.
+    pub console_relay: Option<OwnedFd>,
 }
 
 /// Undoes a partial create when dropped unarmed.
@@ -116,7 +118,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| Error::invalid("process: missing"))?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::invalid(
             "process.terminal is true but no --console-socket was given to receive the pty",
         ));
@@ -125,8 +127,15 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     if root.container_dir(&opts.id).exists() {
         return Err(Error::AlreadyExists(opts.id.clone()));
     }
+    // In the foreground without --console-socket, berth itself receives the pty and relays it.
+    let mut relay_end = None;
     let console = match &opts.console_socket {
         Some(p) if terminal => Some(crate::console::connect_socket(p)?),
+        None if terminal => {
+            let (ours, theirs) = crate::console::socket_pair()?;
+            relay_end = Some(ours);
+            Some(theirs)
+        }
         _ => None,
     };
     let linux = spec.linux().clone().unwrap_or_default();
@@ -250,7 +259,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.pid = None;
     cleanup.cgroup = None;
     cleanup.dir = None;
-    Ok(Created { pid, state: st })
+    Ok(Created { pid, state: st, console_relay: relay_end })
 }
 
 fn init_failure(e: SyncError, pid: i32) -> Error {

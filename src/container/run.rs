@@ -67,10 +67,126 @@ fn reap(pid: i32) -> Result<Option<i32>> {
 }
 
 /// Runs a created-and-started container to its end; deletes it unless `keep`.
-pub fn wait_and_finish(root: &Root, id: &str, pid: i32, keep: bool) -> Result<i32> {
-    let code = forward_and_wait(pid)?;
+pub fn wait_and_finish(root: &Root, created: super::Created, keep: bool) -> Result<i32> {
+    let pid = created.pid;
+    let id = created.state.id.clone();
+    let code = match created.console_relay {
+        Some(relay) => relay_and_wait(pid, relay)?,
+        None => forward_and_wait(pid)?,
+    };
+    let id = id.as_str();
     if !keep {
         super::delete(root, id, true)?;
     }
     Ok(code)
+}
+
+/// Foreground `run` with a terminal and no --console-socket: receive the pty master, put
+/// our terminal in raw mode, and relay bytes both ways while forwarding signals (SIGWINCH
+/// copies our window size) until the init exits.
+pub fn relay_and_wait(pid: i32, relay: std::os::fd::OwnedFd) -> Result<i32> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
+    use nix::sys::termios;
+    use std::os::fd::{AsFd, AsRawFd};
+
+    let master = crate::console::recv_master(relay.as_raw_fd())?;
+    drop(relay);
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(stdin.as_fd()).ok();
+    if let Some(orig) = &saved {
+        let mut raw = orig.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &raw);
+        copy_winsize(master.as_raw_fd());
+    }
+    let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::sys("signalfd", e))?;
+    let mut stdin_open = true;
+    let mut master_open = true;
+    let mut buf = vec![0u8; 32 * 1024];
+    let result = loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if master_open {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+        }
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => break Err(Error::sys("poll", e)),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut i = 1;
+        if master_open {
+            if ready[i] && !pump(master.as_raw_fd(), 1, &mut buf) {
+                master_open = false;
+            }
+            i += 1;
+        }
+        if stdin_open && ready[i] && !pump(0, master.as_raw_fd(), &mut buf) {
+            stdin_open = false;
+        }
+        if ready[0] {
+            let Ok(Some(info)) = sfd.read_signal() else { continue };
+            let sig = info.ssi_signo as i32;
+            if sig == libc::SIGCHLD {
+                match reap(pid) {
+                    Ok(Some(code)) => {
+                        while master_open && pump(master.as_raw_fd(), 1, &mut buf) {}
+                        break Ok(code);
+                    }
+                    Ok(None) => {}
+                    Err(e) => break Err(e),
+                }
+            } else if sig == libc::SIGWINCH {
+                copy_winsize(master.as_raw_fd());
+            } else {
+                // SAFETY: kill with a pid and a signal number.
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+    };
+    if let Some(orig) = &saved {
+        let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, orig);
+    }
+    result
+}
+
+/// Copies one read's worth from `from` to `to`; false at end of file or error.
+fn pump(from: i32, to: i32, buf: &mut [u8]) -> bool {
+    // SAFETY: reading into a buffer we own, of its length.
+    let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return n < 0 && nix::Error::last() == nix::Error::EINTR;
+    }
+    let mut off = 0usize;
+    while off < n as usize {
+        // SAFETY: writing the initialised part of our buffer.
+        let w = unsafe { libc::write(to, buf[off..].as_ptr().cast(), n as usize - off) };
+        if w < 0 {
+            if nix::Error::last() == nix::Error::EINTR {
+                continue;
+            }
+            return false;
+        }
+        off += w as usize;
+    }
+    true
+}
+
+fn copy_winsize(master: i32) {
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a winsize struct we own.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+        }
+    }
 }
