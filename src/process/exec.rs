@@ -5,17 +5,13 @@ use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::ProcessError;
+use nix::errno::Errno;
+
+use super::env::env_value;
+use super::{errno_text, ProcessError};
 
 /// PATH used when the container's environment has none (runc's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The value of `key` in a "K=V" list; the last entry wins, as with repeated setenv.
-pub(crate) fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
-    env.iter()
-        .rev()
-        .find_map(|entry| entry.strip_prefix(key)?.strip_prefix('='))
-}
 
 fn is_executable_file(path: &Path) -> bool {
     std::fs::metadata(path)
@@ -23,11 +19,29 @@ fn is_executable_file(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Where `file` is executed from: as given when it has a '/', else the first executable
-/// regular file named `file` in the ':'-separated `path` (an empty entry is ".").
+/// Where `file` is executed from: as given when it has a '/' (after checking it is an
+/// executable file), else the first executable regular file named `file` in the
+/// ':'-separated `path` (an empty entry is "."). Errors read like runc's (Go's LookPath):
+/// `exec: "foo": executable file not found in $PATH`, `exec: "/x": stat /x: no such file
+/// or directory`, `exec: "/etc": permission denied`.
 pub fn lookup_path(file: &str, path: &str) -> Result<PathBuf, ProcessError> {
     if file.contains('/') {
-        return Ok(PathBuf::from(file));
+        return match std::fs::metadata(file) {
+            Err(err) => {
+                let errno = err
+                    .raw_os_error()
+                    .map(Errno::from_raw)
+                    .unwrap_or(Errno::EIO);
+                Err(ProcessError::invalid(format!(
+                    "exec: {file:?}: stat {file}: {}",
+                    errno_text(errno)
+                )))
+            }
+            Ok(_) if is_executable_file(Path::new(file)) => Ok(PathBuf::from(file)),
+            Ok(_) => Err(ProcessError::invalid(format!(
+                "exec: {file:?}: permission denied"
+            ))),
+        };
     }
     if !file.is_empty() {
         for dir in path.split(':') {
@@ -39,7 +53,7 @@ pub fn lookup_path(file: &str, path: &str) -> Result<PathBuf, ProcessError> {
         }
     }
     Err(ProcessError::invalid(format!(
-        "exec: \"{file}\": executable file not found in $PATH"
+        "exec: {file:?}: executable file not found in $PATH"
     )))
 }
 
@@ -99,13 +113,6 @@ mod tests {
     }
 
     #[test]
-    fn env_value_takes_last_entry() {
-        let env = strings(&["PATH=/a", "PATHX=/x", "PATH=/b"]);
-        assert_eq!(env_value(&env, "PATH"), Some("/b"));
-        assert_eq!(env_value(&env, "HOME"), None);
-    }
-
-    #[test]
     fn lookup_finds_first_executable_regular_file() {
         let tmp = TempDir::new("lookup");
         let (a, b, c) = (tmp.0.join("a"), tmp.0.join("b"), tmp.0.join("c"));
@@ -130,10 +137,21 @@ mod tests {
     }
 
     #[test]
-    fn names_with_a_slash_are_not_looked_up() {
+    fn names_with_a_slash_are_checked_not_looked_up() {
+        let tmp = TempDir::new("slash");
+        let tool = tmp.0.join("tool");
+        write_file(&tool, 0o700);
+        let name = tool.display().to_string();
+        assert_eq!(lookup_path(&name, "/nonexistent").expect("as given"), tool);
+        let missing = tmp.0.join("missing").display().to_string();
         assert_eq!(
-            lookup_path("./run.sh", "/nonexistent").expect("as given"),
-            PathBuf::from("./run.sh")
+            lookup_path(&missing, DEFAULT_PATH).unwrap_err().to_string(),
+            format!("exec: \"{missing}\": stat {missing}: no such file or directory")
+        );
+        let dir = tmp.0.display().to_string();
+        assert_eq!(
+            lookup_path(&dir, DEFAULT_PATH).unwrap_err().to_string(),
+            format!("exec: \"{dir}\": permission denied")
         );
     }
 
@@ -149,19 +167,31 @@ mod tests {
     }
 
     #[test]
-    fn exec_not_found_and_permission_denied() {
+    fn exec_failures_read_like_runc() {
         let tmp = TempDir::new("exec");
         let plain = tmp.0.join("plain");
         write_file(&plain, 0o644);
+        let garbage = tmp.0.join("garbage");
+        std::fs::write(&garbage, "garbage\n").expect("write");
+        std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let (plain_name, garbage_name) =
+            (plain.display().to_string(), garbage.display().to_string());
         let report = test_child::run(move || {
             let not_found = exec(&strings(&["nosuchtool"]), &strings(&["PATH=/nonexistent"]));
             let denied = exec(&[plain.display().to_string()], &[]);
-            Ok(format!("{not_found}|{denied}|{:?}", denied.errno()))
+            let format = exec(&[garbage.display().to_string()], &[]);
+            Ok(format!(
+                "{not_found}|{denied}|{format}|{:?}",
+                format.errno()
+            ))
         });
-        let expected = format!(
-            "exec: \"nosuchtool\": executable file not found in $PATH|exec {}: permission denied|Some(EACCES)",
-            tmp.0.join("plain").display()
-        );
+        let expected = [
+            "exec: \"nosuchtool\": executable file not found in $PATH".to_string(),
+            format!("exec: \"{plain_name}\": permission denied"),
+            format!("exec {garbage_name}: exec format error"),
+            "Some(ENOEXEC)".to_string(),
+        ]
+        .join("|");
         assert_eq!(report, Ok(expected));
     }
 

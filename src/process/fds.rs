@@ -3,26 +3,8 @@
 
 use nix::errno::Errno;
 
+use super::env::set_env;
 use super::ProcessError;
-
-/// Sets `key` to `value` in an environment list of "K=V" entries: the first entry for
-/// `key` is replaced, later duplicates removed; appended when absent.
-pub fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
-    let entry = format!("{key}={value}");
-    let is_key = |item: &String| item.split_once('=').map(|(k, _)| k) == Some(key);
-    match env.iter().position(is_key) {
-        Some(first) => {
-            env[first] = entry;
-            let mut index = 0;
-            env.retain(|item| {
-                let keep = index <= first || !is_key(item);
-                index += 1;
-                keep
-            });
-        }
-        None => env.push(entry),
-    }
-}
 
 /// The ranges (inclusive) of fds from `first` up that are not in `keep`.
 fn ranges_to_close(first: u32, keep: &[i32]) -> Vec<(u32, u32)> {
@@ -137,24 +119,6 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn set_env_replaces_first_and_drops_duplicates() {
-        let mut env = strings(&[
-            "A=1",
-            "LISTEN_FDS=9",
-            "B=2",
-            "LISTEN_FDS=8",
-            "LISTEN_FDSX=7",
-        ]);
-        set_env(&mut env, "LISTEN_FDS", "2");
-        assert_eq!(
-            env,
-            strings(&["A=1", "LISTEN_FDS=2", "B=2", "LISTEN_FDSX=7"])
-        );
-        set_env(&mut env, "LISTEN_PID", "1");
-        assert_eq!(env.last().map(String::as_str), Some("LISTEN_PID=1"));
     }
 
     #[test]

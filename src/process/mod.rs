@@ -16,6 +16,7 @@
 //! `exec: "foo": executable file not found in $PATH`, `exec /bin/x: permission denied`).
 
 mod capabilities;
+mod env;
 mod exec;
 mod fds;
 mod identity;
@@ -32,8 +33,8 @@ use nix::errno::Errno;
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, Process, User};
 
 pub use capabilities::{capability_index, last_cap};
+pub use env::{default_home, env_value, set_env};
 pub use exec::{lookup_path, DEFAULT_PATH};
-pub use fds::set_env;
 pub use lsm::{apparmor_enabled, apply_lsm, selinux_enabled};
 pub use validate::validate_json;
 

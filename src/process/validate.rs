@@ -8,6 +8,7 @@ use oci_spec::runtime::Process;
 use serde_json::Value;
 
 use super::capabilities::is_known_name;
+use super::env::check_env_entry;
 use super::rlimits::{type_name, KNOWN_TYPES};
 use super::ProcessError;
 
@@ -94,26 +95,6 @@ fn validate_cwd(process: &Process) -> Result<(), ProcessError> {
         return invalid(format!(
             "process.cwd {:?} is not an absolute path",
             cwd.display().to_string()
-        ));
-    }
-    Ok(())
-}
-
-/// One "K=V" entry: a '=' present, a non-empty name, no NUL byte.
-pub(crate) fn check_env_entry(entry: &str) -> Result<(), String> {
-    let Some((name, _)) = entry.split_once('=') else {
-        return Err(format!(
-            "invalid environment variable {entry:?}: missing '='"
-        ));
-    };
-    if name.is_empty() {
-        return Err(format!(
-            "invalid environment variable {entry:?}: name cannot be empty"
-        ));
-    }
-    if entry.contains('\0') {
-        return Err(format!(
-            "invalid environment variable {entry:?}: contains a NUL byte"
         ));
     }
     Ok(())
