@@ -184,7 +184,11 @@ fn wanted_sets(caps: Option<&LinuxCapabilities>, last: u8) -> (u64, CapState, u6
     }
 }
 
-pub(crate) fn set_capabilities(caps: Option<&LinuxCapabilities>) -> Result<(), ProcessError> {
+/// Sets the five sets; returns the `CAP_*` names of ambient capabilities the kernel
+/// refused to raise (outside permitted ∩ inheritable), which runc logs as a warning.
+pub fn set_capabilities_report(
+    caps: Option<&LinuxCapabilities>,
+) -> Result<Vec<String>, ProcessError> {
     let last = last_cap();
     let (bounding, wanted, ambient) = wanted_sets(caps, last);
 
@@ -226,14 +230,14 @@ pub(crate) fn set_capabilities(caps: Option<&LinuxCapabilities>) -> Result<(), P
 
     prctl_ambient(libc::PR_CAP_AMBIENT_CLEAR_ALL, 0)
         .map_err(|e| ProcessError::os("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", e))?;
-    for index in 0..=last {
-        if ambient & (1u64 << index) != 0 {
-            // runc ignores a refused ambient raise (a cap outside permitted ∩ inheritable),
-            // so configs that list one still start; do the same.
-            let _ = prctl_ambient(libc::PR_CAP_AMBIENT_RAISE, index);
-        }
-    }
-    Ok(())
+    // runc ignores a refused ambient raise (a cap outside permitted ∩ inheritable), so
+    // configs that list one still start; do the same and report the names.
+    let refused = (0..=last)
+        .filter(|&index| ambient & (1u64 << index) != 0)
+        .filter(|&index| prctl_ambient(libc::PR_CAP_AMBIENT_RAISE, index).is_err())
+        .map(capability_name)
+        .collect();
+    Ok(refused)
 }
 
 #[cfg(test)]
@@ -300,11 +304,11 @@ mod tests {
                 "ambient":["CAP_NET_BIND_SERVICE","CAP_CHOWN"]}"#,
         );
         let report = test_child::run(move || {
-            set_capabilities(Some(&caps)).map_err(|e| e.to_string())?;
+            let refused = set_capabilities_report(Some(&caps)).map_err(|e| e.to_string())?;
             let fields = ["CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb"];
             let values: Result<Vec<String>, String> =
                 fields.iter().map(|f| test_child::status_field(f)).collect();
-            Ok(values?.join(" "))
+            Ok(format!("{} {}", values?.join(" "), refused.join(",")))
         });
         let expected = [
             hex((1 << 0) | (1 << 5) | (1 << 10) | (1 << 8)),
@@ -313,6 +317,7 @@ mod tests {
             hex((1 << 5) | (1 << 10)),
             // CAP_CHOWN is not inheritable, so its ambient raise is refused and ignored.
             hex(1 << 10),
+            "CAP_CHOWN".to_string(),
         ]
         .join(" ");
         assert_eq!(report, Ok(expected));
@@ -321,7 +326,7 @@ mod tests {
     #[test]
     fn none_drops_everything() {
         let report = test_child::run(|| {
-            set_capabilities(None).map_err(|e| e.to_string())?;
+            set_capabilities_report(None).map_err(|e| e.to_string())?;
             let fields = ["CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb"];
             let values: Result<Vec<String>, String> =
                 fields.iter().map(|f| test_child::status_field(f)).collect();
@@ -336,7 +341,7 @@ mod tests {
             r#"{"bounding":["CAP_CHOWN","CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_CHOWN"]}"#,
         );
         let report = test_child::run(move || {
-            set_capabilities(Some(&caps)).map_err(|e| e.to_string())?;
+            set_capabilities_report(Some(&caps)).map_err(|e| e.to_string())?;
             Ok("set".into())
         });
         assert_eq!(report, Err("capset: operation not permitted".to_string()));

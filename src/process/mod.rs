@@ -7,6 +7,10 @@
 //! it), `check_lsm`, `prepare_fds`, `set_identity` (keeps capabilities across setuid),
 //! `set_capabilities`, `set_no_new_privs`, then `exec`.
 //!
+//! Extra steps the core may add: [`set_scheduler`] and [`set_io_priority`] (spec 1.2
+//! `scheduler`/`ioPriority`, any time before exec), [`apply_lsm`] (just before exec, needs
+//! /proc), [`users::resolve_user`] and [`default_home`] (for `exec --user` and $HOME).
+//!
 //! Everything that changes credentials uses raw system calls, never glibc's wrappers: the
 //! wrappers for setuid/setgid/setgroups broadcast to every thread glibc believes exists,
 //! and in a child made with a raw `clone(2)` that list is the parent's, so they could hang.
@@ -23,6 +27,7 @@ mod identity;
 mod lsm;
 mod oom;
 mod rlimits;
+mod scheduling;
 pub mod users;
 mod validate;
 
@@ -32,10 +37,11 @@ mod test_child;
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, Process, User};
 
-pub use capabilities::{capability_index, last_cap};
+pub use capabilities::{capability_index, last_cap, set_capabilities_report};
 pub use env::{default_home, env_value, set_env};
 pub use exec::{lookup_path, DEFAULT_PATH};
 pub use lsm::{apparmor_enabled, apply_lsm, selinux_enabled};
+pub use scheduling::{set_io_priority, set_scheduler};
 pub use validate::validate_json;
 
 #[derive(Debug, thiserror::Error)]
@@ -148,9 +154,10 @@ pub fn set_identity(user: &User) -> Result<(), ProcessError> {
 /// Bounding, effective, permitted, inheritable and ambient sets exactly as configured.
 ///
 /// `None` drops every capability. Capabilities this kernel does not know are skipped, and
-/// an ambient capability the kernel refuses to raise is ignored, as runc does.
+/// an ambient capability the kernel refuses to raise is ignored, as runc does
+/// ([`set_capabilities_report`] names those, for a warning).
 pub fn set_capabilities(caps: Option<&LinuxCapabilities>) -> Result<(), ProcessError> {
-    capabilities::set_capabilities(caps)
+    capabilities::set_capabilities_report(caps).map(|_refused_ambient| ())
 }
 
 /// prctl(PR_SET_NO_NEW_PRIVS, 1).

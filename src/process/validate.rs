@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::capabilities::is_known_name;
 use super::env::check_env_entry;
 use super::rlimits::{type_name, KNOWN_TYPES};
+use super::scheduling::{validate_io_priority, validate_scheduler};
 use super::ProcessError;
 
 const CAPABILITY_SETS: [&str; 5] = [
@@ -175,6 +176,12 @@ pub(crate) fn validate(process: &Process) -> Result<(), ProcessError> {
     validate_rlimits(process)?;
     validate_user(process)?;
     validate_oom_score_adj(process)?;
+    if let Some(scheduler) = process.scheduler() {
+        validate_scheduler(scheduler)?;
+    }
+    if let Some(io) = process.io_priority() {
+        validate_io_priority(io)?;
+    }
     super::lsm::check_lsm(process)
 }
 
@@ -336,6 +343,16 @@ mod tests {
             "process.oomScoreAdj 1001 is outside the range -1000..1000"
         );
         assert!(validate(&typed(&with(base(), "oomScoreAdj", json!(-1000)))).is_ok());
+    }
+
+    #[test]
+    fn scheduler_and_io_priority_are_checked() {
+        let scheduler = json!({"policy": "SCHED_FIFO", "priority": 0});
+        assert!(
+            typed_error(with(base(), "scheduler", scheduler)).starts_with("process.scheduler: ")
+        );
+        let io = json!({"class": "IOPRIO_CLASS_RT", "priority": 9});
+        assert!(typed_error(with(base(), "ioPriority", io)).starts_with("process.ioPriority"));
     }
 
     #[test]
