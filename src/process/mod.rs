@@ -200,6 +200,83 @@ mod tests {
         assert_eq!(err.errno(), Some(Errno::EPERM));
     }
 
+    /// The whole init sequence in a forked child, ending in a real exec of `sh`; the
+    /// program reports its own view of the attributes on stdout (a pipe to us).
+    #[test]
+    fn full_sequence_then_exec_as_user_1000() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+
+        let process: Process = serde_json::from_value(serde_json::json!({
+            "user": {"uid": 1000, "gid": 1000, "additionalGids": [10], "umask": 18},
+            "cwd": "/",
+            "args": ["sh", "-c", "cat /proc/self/status; cd /proc/$$/fd; echo fds: *; cd /; \
+                echo oom: $(cat /proc/self/oom_score_adj); echo listen: $LISTEN_FDS; ulimit -n"],
+            "env": ["PATH=/usr/bin:/bin", "LISTEN_FDS=99"],
+            "capabilities": {
+                "bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+                "effective": ["CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_NET_BIND_SERVICE"],
+                "inheritable": ["CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}],
+            "oomScoreAdj": 77,
+            "noNewPrivileges": true
+        }))
+        .expect("process json");
+        validate(&process).expect("valid");
+        let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+        let code = test_child::exit_code(move || {
+            let out = write_end.as_raw_fd();
+            // SAFETY: the child owns its fd table; stdout becomes the pipe, fd 3 a preserved fd.
+            unsafe {
+                libc::dup2(out, 1);
+                libc::dup2(out, 3);
+            }
+            let mut env = process.env().clone().unwrap_or_default();
+            let mut steps = || -> Result<(), ProcessError> {
+                set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+                set_oom_score_adj(process.oom_score_adj().unwrap_or(0))?;
+                check_lsm(&process)?;
+                prepare_fds(1, &[], &mut env)?;
+                set_identity(process.user())?;
+                set_capabilities(process.capabilities().as_ref())?;
+                set_no_new_privs()?;
+                Err(exec(process.args().as_deref().unwrap_or_default(), &env))
+            };
+            let _ = steps();
+        });
+        let mut output = String::new();
+        std::fs::File::from(read_end)
+            .read_to_string(&mut output)
+            .expect("read output");
+        assert_eq!(code, 0, "{output}");
+        let field = |name: &str| {
+            output
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| format!("{name} missing"))
+        };
+        let bind = "0000000000000400";
+        assert_eq!(field("Uid"), "1000\t1000\t1000\t1000");
+        assert_eq!(field("Gid"), "1000\t1000\t1000\t1000");
+        assert_eq!(field("Groups"), "10");
+        assert_eq!(field("Umask"), "0022");
+        assert_eq!(field("CapEff"), bind);
+        assert_eq!(field("CapPrm"), bind);
+        assert_eq!(field("CapInh"), bind);
+        assert_eq!(field("CapAmb"), bind);
+        assert_eq!(field("CapBnd"), "0000000000000420");
+        assert_eq!(field("NoNewPrivs"), "1");
+        // 3 is the preserved fd; 4 is the directory the shell's glob is reading.
+        assert_eq!(field("fds"), "0 1 2 3 4");
+        assert_eq!(field("oom"), "77");
+        assert_eq!(field("listen"), "1");
+        assert_eq!(output.lines().last(), Some("321"));
+    }
+
     #[test]
     fn no_new_privs_is_set_in_child() {
         let status = test_child::run(|| {
