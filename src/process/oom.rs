@@ -32,6 +32,24 @@ mod tests {
     }
 
     #[test]
+    fn lowering_without_cap_sys_resource_is_denied() {
+        let report = test_child::run(|| {
+            caps::drop(
+                None,
+                caps::CapSet::Effective,
+                caps::Capability::CAP_SYS_RESOURCE,
+            )
+            .map_err(|e| e.to_string())?;
+            set_oom_score_adj(-500).map_err(|e| e.to_string())?;
+            Ok("lowered".into())
+        });
+        assert_eq!(
+            report,
+            Err("write /proc/self/oom_score_adj: permission denied".to_string())
+        );
+    }
+
+    #[test]
     fn out_of_range_is_an_error() {
         let report = test_child::run(|| {
             set_oom_score_adj(5000).map_err(|e| e.to_string())?;
