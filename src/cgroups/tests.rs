@@ -178,3 +178,17 @@ fn freeze_and_thaw_v2_on_the_unified_hierarchy() {
     assert!(!freezer::v2_is_frozen(dir).unwrap());
     drop(member);
 }
+#[test]
+fn failing_create_leaves_nothing() {
+    let cg = TestCgroup::new();
+    let mut r = oci_spec::runtime::LinuxResources::default();
+    r.set_unified(Some([("no.such_file".to_string(), "1".to_string())].into()));
+    assert!(cg.mgr.create(Some(&r)).is_err());
+    for h in &cg.mgr.hierarchies {
+        assert!(
+            !h.mount_point.join(&cg.top).exists(),
+            "{}",
+            h.mount_point.display()
+        );
+    }
+}
