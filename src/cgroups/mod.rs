@@ -1,19 +1,51 @@
 //! Control groups: placement of a container on the host's layout (v1, hybrid, v2),
-//! and (with issue #3) resources, freeze/thaw, stats and kill-all.
+//! resources (`linux.resources` at create and `update`), freeze/thaw, kill-all, stats
+//! and OOM events.
 //!
 //! Contract used by the runtime core (keep these signatures):
 //! * [`CgroupManager::new`] in the `create` parent, from `linux.cgroupsPath` and the ID;
-//!   nothing is touched on disk yet.
+//!   it reads /proc/self/mountinfo but touches nothing on disk.
 //! * [`CgroupManager::create`] in the parent before the clone: makes the directories in every
 //!   hierarchy and applies `linux.resources`. On error it removes what it made.
+//!   It records the directories it made itself, so serialise the manager into
+//!   `state.json` AFTER `create`: `destroy` then removes exactly those.
 //! * [`CgroupManager::join_self`] in the container's init right after the clone: writes "0"
-//!   into `cgroup.procs` (or `tasks`) of every hierarchy, so the kernel moves the caller
-//!   without the RCU grace-period wait a parent pays when it writes a child's pid.
+//!   into `cgroup.procs` of every hierarchy, so the kernel moves the caller without the
+//!   RCU grace-period wait a parent pays when it writes a child's pid. On v2,
+//!   [`CgroupManager::v2_dir`] gives the directory for clone3's CLONE_INTO_CGROUP instead.
 //! * [`CgroupManager::destroy`] at delete and on create failure: removes every directory made.
 //! * The manager is serialisable, so `state.json` records exactly what to clean up.
+//!
+//! Layouts: v1 has a hierarchy per controller (or per group of controllers) plus
+//! `name=systemd`; hybrid adds cgroup2 at /sys/fs/cgroup/unified, where berth makes the
+//! container's directory too (resources go to v1; the `unified` map goes there); v2 is
+//! cgroup2 alone. Only the cgroupfs driver exists; systemd paths are refused.
 
+mod cgpath;
+mod convert;
+mod devices;
+mod freezer;
+mod fsio;
+mod mountinfo;
+mod oom;
+mod resources;
+mod resources_v1;
+mod resources_v2;
+mod stats;
+#[cfg(test)]
+mod test_support;
+
+pub use devices::{allowed as device_allowed, Kind as DeviceKind};
+pub use oom::{OomEvent, OomWatcher};
+pub use stats::Stats;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -25,6 +57,17 @@ pub enum CgroupError {
     },
     #[error("cgroup: {0}")]
     Invalid(String),
+    /// Writing a control file failed; names the file and the value.
+    #[error("cgroup: writing {value:?} to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config asks for a control file this host does not have.
+    #[error("cgroup: {file} is not available on this host: {why}")]
+    Unavailable { file: String, why: String },
 }
 
 /// What the host mounts at /sys/fs/cgroup.
@@ -36,6 +79,54 @@ pub enum Layout {
     V2,
 }
 
+/// One hierarchy the container has a directory in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hierarchy {
+    /// Where the hierarchy is mounted.
+    pub mount_point: PathBuf,
+    /// The container's directory in it.
+    pub dir: PathBuf,
+    /// v1 controllers of the hierarchy (with "name=systemd"); empty for cgroup2.
+    pub controllers: Vec<String>,
+    /// True for the cgroup2 hierarchy.
+    pub unified: bool,
+}
+
+/// The directories `create` made itself (not parents that were there already), in the
+/// order made. Behind a mutex because `create` takes `&self`.
+#[derive(Debug, Default)]
+struct CreatedDirs(Mutex<Vec<PathBuf>>);
+
+impl CreatedDirs {
+    fn get(&self) -> Vec<PathBuf> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn extend(&self, dirs: Vec<PathBuf>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(dirs);
+    }
+}
+
+impl Clone for CreatedDirs {
+    fn clone(&self) -> Self {
+        CreatedDirs(Mutex::new(self.get()))
+    }
+}
+
+impl Serialize for CreatedDirs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CreatedDirs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(CreatedDirs(Mutex::new(Vec::deserialize(d)?)))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CgroupManager {
     /// The cgroup path relative to each hierarchy's root, e.g. "/berth/ID".
@@ -43,60 +134,358 @@ pub struct CgroupManager {
     pub layout: Layout,
     /// Absolute directories that `create` made (or would make), one per hierarchy.
     pub dirs: Vec<PathBuf>,
+    /// The hierarchies, in the order of `dirs`.
+    #[serde(default)]
+    pub hierarchies: Vec<Hierarchy>,
+    /// What `create` made itself; `destroy` removes these, deepest first.
+    #[serde(default)]
+    created: CreatedDirs,
 }
+
+/// How long freeze/thaw wait for the kernel to settle, and rmdir retries on EBUSY.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+const RMDIR_TRIES: u32 = 6;
 
 impl CgroupManager {
     /// `cgroups_path` is `linux.cgroupsPath` (None or empty: a default under "/berth/<id>").
     pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Self, CgroupError> {
-        let path = match cgroups_path {
-            Some(p) if !p.is_empty() => p.to_string(),
-            _ => format!("/berth/{id}"),
-        };
-        Ok(CgroupManager { path, layout: Layout::V1, dirs: Vec::new() })
+        let mounts = mountinfo::read()?;
+        Self::from_mounts(mounts, cgroups_path, id)
     }
 
+    fn from_mounts(
+        mounts: Vec<mountinfo::Mount>,
+        cgroups_path: Option<&str>,
+        id: &str,
+    ) -> Result<Self, CgroupError> {
+        let path = cgpath::resolve(cgroups_path, id)?;
+        let layout = mountinfo::layout_of(&mounts)?;
+        let hierarchies: Vec<Hierarchy> = mountinfo::select(mounts, layout)
+            .into_iter()
+            .map(|m| Hierarchy {
+                dir: cgpath::dir_in(&m.mount_point, &m.root, &path),
+                mount_point: m.mount_point,
+                controllers: m.controllers,
+                unified: m.unified,
+            })
+            .collect();
+        Ok(CgroupManager {
+            path,
+            layout,
+            dirs: hierarchies.iter().map(|h| h.dir.clone()).collect(),
+            hierarchies,
+            created: CreatedDirs::default(),
+        })
+    }
+
+    /// Makes the container's directory in every hierarchy and applies `resources`.
+    /// On error everything made is removed again.
     pub fn create(
         &self,
         resources: Option<&oci_spec::runtime::LinuxResources>,
     ) -> Result<(), CgroupError> {
-        let _ = resources;
+        let result = self.make_dirs().and_then(|()| match resources {
+            Some(r) => resources::apply(self, r, false),
+            None => Ok(()),
+        });
+        if let Err(e) = result {
+            let _ = self.destroy();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Applies `resources` to the live cgroup (the `update` command).
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError> {
+        resources::apply(self, resources, true)
+    }
+
+    fn make_dirs(&self) -> Result<(), CgroupError> {
+        for h in &self.hierarchies {
+            let mut made = Vec::new();
+            let result = self.make_dir(h, &mut made);
+            self.created.extend(made);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// mkdir -p of `h.dir` below its mount point, remembering what we made. On v2 the
+    /// controllers are enabled in each parent's subtree_control on the way down; on the
+    /// v1 cpuset hierarchy empty cpuset.cpus/mems are copied from the parent.
+    fn make_dir(&self, h: &Hierarchy, made: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+        let rel = h.dir.strip_prefix(&h.mount_point).map_err(|_| {
+            CgroupError::Invalid(format!(
+                "{} is not below {}",
+                h.dir.display(),
+                h.mount_point.display()
+            ))
+        })?;
+        let cpuset = h.controllers.iter().any(|c| c == "cpuset");
+        let enable_v2 = h.unified && self.layout == Layout::V2;
+        let mut current = h.mount_point.clone();
+        for part in rel.components() {
+            let parent = current.clone();
+            current.push(part);
+            if enable_v2 {
+                enable_subtree_controllers(&parent);
+            }
+            match std::fs::create_dir(&current) {
+                Ok(()) => made.push(current.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(CgroupError::Io {
+                        path: current,
+                        source,
+                    })
+                }
+            }
+            if cpuset {
+                copy_cpuset_from_parent(&parent, &current)?;
+            }
+        }
         Ok(())
     }
 
     /// Called in the container init after the clone; must not fork or take locks.
+    /// Allocates nothing unless it fails.
     pub fn join_self(&self) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            write_zero_to_procs(dir)?;
+        }
         Ok(())
+    }
+
+    /// Moves `pid` into the cgroup from outside (used when the init cannot join by itself,
+    /// e.g. from a new user namespace whose root does not own the cgroup files).
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        let value = pid.to_string();
+        for dir in &self.dirs {
+            fsio::write(dir, "cgroup.procs", &value)?;
+        }
+        Ok(())
+    }
+
+    /// The directory of the hierarchy holding `controller` (v1 and hybrid), or the v2
+    /// directory on v2.
+    pub(crate) fn controller_dir(&self, controller: &str) -> Option<&Path> {
+        if self.layout == Layout::V2 {
+            return self.dirs.first().map(PathBuf::as_path);
+        }
+        self.hierarchies
+            .iter()
+            .find(|h| !h.unified && h.controllers.iter().any(|c| c == controller))
+            .map(|h| h.dir.as_path())
+    }
+
+    /// The container's directory in the cgroup2 hierarchy (on hybrid and v2).
+    pub(crate) fn unified_dir(&self) -> Option<&Path> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.unified)
+            .map(|h| h.dir.as_path())
+    }
+
+    /// The directory to open for clone3's CLONE_INTO_CGROUP: only on pure v2, where it
+    /// is the one place the child must go.
+    pub fn v2_dir(&self) -> Option<PathBuf> {
+        match self.layout {
+            Layout::V2 => self.unified_dir().map(Path::to_path_buf),
+            _ => None,
+        }
     }
 
     /// Pids in the container's cgroup (from the pids/freezer/first v1 hierarchy, or v2).
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        Ok(Vec::new())
+        let dir = self
+            .controller_dir("pids")
+            .or_else(|| self.controller_dir("freezer"))
+            .or_else(|| self.dirs.first().map(PathBuf::as_path))
+            .ok_or_else(|| CgroupError::Invalid("no cgroup hierarchy".into()))?;
+        let text = fsio::read(dir, "cgroup.procs")?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
     /// True when the cgroup is frozen (v1 freezer.state FROZEN, v2 cgroup.freeze 1).
     pub fn is_frozen(&self) -> Result<bool, CgroupError> {
-        Ok(false)
+        match self.freezer()? {
+            Freezer::V1(dir) => freezer::v1_is_frozen(dir),
+            Freezer::V2(dir) => freezer::v2_is_frozen(dir),
+        }
     }
 
-    /// Sends `signal` to every process in the cgroup; an empty or missing cgroup is fine.
-    pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
-        let _ = signal;
+    /// Freezes every process in the cgroup and waits until the kernel says it is frozen.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        match self.freezer()? {
+            Freezer::V1(dir) => freezer::v1_set(dir, true, SETTLE_TIMEOUT),
+            Freezer::V2(dir) => freezer::v2_set(dir, true, SETTLE_TIMEOUT),
+        }
+    }
+
+    /// Thaws the cgroup and waits until it is thawed.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        match self.freezer()? {
+            Freezer::V1(dir) => freezer::v1_set(dir, false, SETTLE_TIMEOUT),
+            Freezer::V2(dir) => freezer::v2_set(dir, false, SETTLE_TIMEOUT),
+        }
+    }
+
+    fn freezer(&self) -> Result<Freezer<'_>, CgroupError> {
+        if self.layout == Layout::V2 {
+            return self
+                .unified_dir()
+                .map(Freezer::V2)
+                .ok_or_else(|| CgroupError::Invalid("no cgroup2 directory".into()));
+        }
+        self.controller_dir("freezer")
+            .map(Freezer::V1)
+            .ok_or_else(|| CgroupError::Unavailable {
+                file: "freezer.state".into(),
+                why: "the host mounts no freezer hierarchy".into(),
+            })
+    }
+
+    /// Sends `signal` to every process in the cgroup: v2's cgroup.kill for SIGKILL when
+    /// the kernel has it; otherwise freeze (so nothing forks away), signal each pid, thaw.
+    pub fn kill_all(&self, signal: Signal) -> Result<(), CgroupError> {
+        if signal == Signal::SIGKILL && self.layout == Layout::V2 {
+            if let Some(dir) = self.unified_dir() {
+                if dir.join("cgroup.kill").exists() {
+                    return fsio::write(dir, "cgroup.kill", "1");
+                }
+            }
+        }
+        let frozen = self.freeze().is_ok();
+        let result = self.signal_each(signal);
+        if frozen {
+            let thawed = self.thaw();
+            result?;
+            return thawed;
+        }
+        result
+    }
+
+    fn signal_each(&self, signal: Signal) -> Result<(), CgroupError> {
+        for pid in self.pids()? {
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => {
+                    return Err(CgroupError::Invalid(format!(
+                        "sending {signal} to pid {pid}: {e}"
+                    )))
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Moves `pid` into the cgroup (used when the init cannot join by itself).
-    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
-        let _ = pid;
-        Ok(())
-    }
-
-    /// The v2 directory to open for clone3's CLONE_INTO_CGROUP.
-    pub fn v2_dir(&self) -> Option<PathBuf> {
-        None
-    }
-
-    /// Removes every directory made by `create`; missing ones are not an error.
+    /// Removes every directory made by `create`; missing ones are not an error. A
+    /// directory still busy is retried with backoff. Without a record of what was made
+    /// (an older state), the leaf directories are removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
-        Ok(())
+        let mut dirs = self.created.get();
+        if dirs.is_empty() {
+            dirs = self.dirs.clone();
+        }
+        let mut first_error = None;
+        for dir in dirs.iter().rev() {
+            if let Err(e) = rmdir_with_retries(dir) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Resource usage numbers, shaped like runc's `events --stats` data.
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        stats::collect(self)
     }
 }
+
+enum Freezer<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
+}
+
+/// Writes "0" to `dir/cgroup.procs` with the path built on the stack.
+fn write_zero_to_procs(dir: &Path) -> Result<(), CgroupError> {
+    const FILE: &[u8] = b"/cgroup.procs\0";
+    let mut buf = [0u8; 4096];
+    let dir_bytes = dir.as_os_str().as_bytes();
+    let len = dir_bytes.len() + FILE.len();
+    let fail = |source: std::io::Error| CgroupError::Io {
+        path: dir.join("cgroup.procs"),
+        source,
+    };
+    if len > buf.len() || dir_bytes.contains(&0) {
+        return Err(fail(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG)));
+    }
+    buf[..dir_bytes.len()].copy_from_slice(dir_bytes);
+    buf[dir_bytes.len()..len].copy_from_slice(FILE);
+    let path = std::ffi::CStr::from_bytes_with_nul(&buf[..len])
+        .map_err(|_| fail(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| fail(e.into()))?;
+    nix::unistd::write(&fd, b"0").map_err(|e| fail(e.into()))?;
+    Ok(())
+}
+
+/// Enables in `parent`'s cgroup.subtree_control every controller it offers, one by one;
+/// one the kernel refuses is skipped (a resource then needing it fails naming its file).
+fn enable_subtree_controllers(parent: &Path) {
+    let Ok(Some(available)) = fsio::read_optional(parent, "cgroup.controllers") else {
+        return;
+    };
+    let enabled = fsio::read_optional(parent, "cgroup.subtree_control")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    for controller in available.split_whitespace() {
+        if !enabled.split_whitespace().any(|c| c == controller) {
+            let _ = fsio::write(parent, "cgroup.subtree_control", &format!("+{controller}"));
+        }
+    }
+}
+
+/// v1 cpuset: a cgroup with empty cpuset.cpus or cpuset.mems takes no tasks, so copy the
+/// parent's when empty.
+fn copy_cpuset_from_parent(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        if fsio::read(dir, file)?.trim().is_empty() {
+            let value = fsio::read(parent, file)?;
+            fsio::write(dir, file, value.trim())?;
+        }
+    }
+    Ok(())
+}
+
+fn rmdir_with_retries(dir: &Path) -> Result<(), CgroupError> {
+    let mut delay = Duration::from_millis(10);
+    for attempt in 0..RMDIR_TRIES {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt + 1 < RMDIR_TRIES => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(source) => {
+                return Err(CgroupError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

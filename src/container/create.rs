@@ -156,7 +156,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), &opts.id)?;
     cleanup.cgroup = Some(cgroup.clone());
-    cgroup.create(linux.resources().as_ref())?;
+    cgroup.create(super::device_rules::effective_resources(&linux).as_ref())?;
 
     let mut st = State {
         id: opts.id.clone(),
@@ -200,6 +200,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let ctx = InitContext {
         spec: &spec,
         rootfs: &rootfs,
+        bundle: &bundle,
         plan: &plan,
         sync: &child_end,
         fifo: fifo.as_raw_fd(),

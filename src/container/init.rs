@@ -17,6 +17,7 @@ use std::path::Path;
 pub struct InitContext<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
+    pub bundle: &'a Path,
     pub plan: &'a Plan,
     pub sync: &'a Channel,
     /// exec.fifo, open read-write: the start channel.
@@ -101,6 +102,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         in_user_namespace: ctx.plan.new_user
             || ctx.plan.joins.iter().any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User),
         in_cgroup_namespace: ctx.plan.new_cgroup,
+        bundle: ctx.bundle.to_path_buf(),
     };
     crate::rootfs::prepare(ctx.spec, ctx.rootfs, &opts)?;
 

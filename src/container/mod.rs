@@ -1,6 +1,7 @@
 //! The container lifecycle: create (with its init), start, kill, delete, state, list, run.
 
 mod clone;
+mod device_rules;
 pub mod create;
 mod init;
 pub mod run;
@@ -73,7 +74,7 @@ pub fn kill(root: &Root, id: &str, sig: Signal, all: bool) -> Result<()> {
         // Clients send `kill --all` to containers that have already stopped: signal whatever
         // is still in the cgroup, and succeed when nothing is.
         if let Some(cg) = &st.cgroup {
-            cg.kill_all(sig as i32)?;
+            cg.kill_all(sig)?;
         }
         if status != Status::Stopped {
             let _ = signal_init(&st, sig);
@@ -132,7 +133,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
 fn kill_and_wait(st: &State) -> Result<()> {
     if let Some(cg) = &st.cgroup {
         if !st.private_pid_ns || cg.is_frozen().unwrap_or(false) {
-            cg.kill_all(libc::SIGKILL)?;
+            cg.kill_all(Signal::SIGKILL)?;
         }
     }
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);

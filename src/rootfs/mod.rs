@@ -9,6 +9,21 @@
 //! 3. [`pivot`]: pivot_root into the rootfs (or MS_MOVE + chroot when `no_pivot`).
 //! 4. [`finalize`]: after pivot_root: sysctl, maskedPaths, readonlyPaths, readonly root,
 //!    rootfs propagation.
+//!
+//! Submodules: [`options`] (option words to flags), [`validate`](mod@validate) (checks without
+//! side effects), [`resolve`] (paths inside the root through fds), [`mounts`] (one `mounts`
+//! entry), [`cgroup`] (the `cgroup` mount type), [`devices`] (/dev), [`sys`] (syscall
+//! wrappers), [`pivot`](mod@pivot) and [`finalize`](mod@finalize).
+
+pub mod cgroup;
+pub mod devices;
+pub mod finalize;
+pub mod mounts;
+pub mod options;
+pub mod pivot;
+pub mod resolve;
+pub mod sys;
+pub mod validate;
 
 use oci_spec::runtime::Spec;
 use std::path::{Path, PathBuf};
@@ -22,8 +37,44 @@ pub enum RootfsError {
         #[source]
         source: nix::Error,
     },
+    /// A mount that failed: its type, its destination in the container, and the step.
+    #[error("mount {typ} on {destination} ({what}): {source}")]
+    Mount {
+        typ: String,
+        destination: PathBuf,
+        what: &'static str,
+        #[source]
+        source: nix::Error,
+    },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl RootfsError {
+    /// A closure turning an errno into [`RootfsError::Sys`] for `what` on `path`.
+    pub(crate) fn sys(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(nix::Error) -> Self {
+        let path = path.into();
+        move |source| RootfsError::Sys { what, path, source }
+    }
+
+    /// A closure turning an errno into [`RootfsError::Mount`].
+    pub(crate) fn mount(
+        typ: &str,
+        destination: &Path,
+        what: &'static str,
+    ) -> impl FnOnce(nix::Error) -> Self {
+        let typ = typ.to_string();
+        let destination = destination.to_path_buf();
+        move |source| RootfsError::Mount {
+            typ,
+            destination,
+            what,
+            source,
+        }
+    }
 }
 
 /// Options from the command line and the namespace setup that change how mounts are made.
@@ -33,26 +84,28 @@ pub struct RootfsOptions {
     pub in_user_namespace: bool,
     /// A new cgroup namespace (affects how a `cgroup` mount is made).
     pub in_cgroup_namespace: bool,
+    /// The bundle directory: relative bind sources are taken relative to it. Empty: the
+    /// current directory.
+    pub bundle: PathBuf,
 }
 
 /// Checks the mounts in `spec` that can be checked without touching anything
 /// (destinations absolute, known types and options). Called by `create` before anything is made.
 pub fn validate(spec: &Spec) -> Result<(), RootfsError> {
-    let _ = spec;
-    Ok(())
+    validate::check_spec(spec)
 }
 
+/// Sets up the root filesystem at `rootfs` (a host path) before pivot_root; see the module doc.
 pub fn prepare(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
-    let _ = (spec, rootfs, opts);
-    Ok(())
+    mounts::prepare_rootfs(spec, rootfs, opts)
 }
 
+/// Makes `rootfs` the process's "/" (pivot_root, or MS_MOVE + chroot when `no_pivot`).
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
-    let _ = (rootfs, no_pivot);
-    Ok(())
+    pivot::pivot_into(rootfs, no_pivot)
 }
 
+/// The steps after pivot_root: propagation, sysctl, readonlyPaths, maskedPaths, readonly root.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
-    let _ = spec;
-    Ok(())
+    finalize::finalize_rootfs(spec)
 }

@@ -1,0 +1,263 @@
+//! Device cgroup rules (`linux.resources.devices`): formatting for v1's devices.allow /
+//! devices.deny, the order of writes that gives the rules' meaning on v1, and a pure
+//! evaluator of that meaning (rules in order, the last one matching a device and access
+//! decides, nothing matching is denied) so the semantics are testable without root.
+
+use super::CgroupError;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+
+/// The kind of device node a check asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Char,
+    Block,
+}
+
+fn type_char(rule: &LinuxDeviceCgroup) -> char {
+    match rule.typ().unwrap_or(LinuxDeviceType::A) {
+        LinuxDeviceType::A => 'a',
+        LinuxDeviceType::B => 'b',
+        LinuxDeviceType::C | LinuxDeviceType::U => 'c',
+        LinuxDeviceType::P => 'p',
+    }
+}
+
+fn access_of(rule: &LinuxDeviceCgroup) -> &str {
+    match rule.access().as_deref() {
+        None | Some("") => "rwm",
+        Some(a) => a,
+    }
+}
+
+fn number(n: Option<i64>) -> String {
+    match n {
+        Some(v) if v >= 0 => v.to_string(),
+        _ => "*".to_string(),
+    }
+}
+
+/// A rule as v1's devices.allow/devices.deny take it: "c 1:3 rwm", "a *:* rwm".
+pub fn v1_line(rule: &LinuxDeviceCgroup) -> String {
+    format!(
+        "{} {}:{} {}",
+        type_char(rule),
+        number(rule.major()),
+        number(rule.minor()),
+        access_of(rule)
+    )
+}
+
+/// True when the rule covers every device and every access (it resets the list).
+fn is_full_wildcard(rule: &LinuxDeviceCgroup) -> bool {
+    type_char(rule) == 'a'
+        && rule.major().is_none_or(|m| m < 0)
+        && rule.minor().is_none_or(|m| m < 0)
+        && ["r", "w", "m"].iter().all(|a| access_of(rule).contains(a))
+}
+
+/// Validates every rule's access string (only r, w, m) and type.
+pub fn check(rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+    for rule in rules {
+        if !access_of(rule)
+            .chars()
+            .all(|c| matches!(c, 'r' | 'w' | 'm'))
+        {
+            return Err(CgroupError::Invalid(format!(
+                "device rule {:?}: access must be made of r, w and m",
+                v1_line(rule)
+            )));
+        }
+        if type_char(rule) == 'p' {
+            return Err(CgroupError::Invalid(format!(
+                "device rule {:?}: the device cgroup has no fifo type",
+                v1_line(rule)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The writes that give `rules` their meaning on v1, in order: (file, line). Everything
+/// before the last full wildcard rule is moot; that rule (or, without one, a deny-all)
+/// sets the default, and the rules after it follow in order.
+pub fn v1_writes(rules: &[LinuxDeviceCgroup]) -> Vec<(&'static str, String)> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let start = rules.iter().rposition(is_full_wildcard);
+    let mut writes = Vec::new();
+    let rest = match start {
+        Some(i) => {
+            let file = if rules[i].allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            writes.push((file, "a *:* rwm".to_string()));
+            &rules[i + 1..]
+        }
+        None => {
+            writes.push(("devices.deny", "a *:* rwm".to_string()));
+            rules
+        }
+    };
+    for rule in rest {
+        let file = if rule.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        writes.push((file, v1_line(rule)));
+    }
+    writes
+}
+
+/// Whether `rules` may be accepted on cgroup v2 without a device program: no rules, an
+/// allow-everything default, or the default deny-all followed only by allows (the shape
+/// every engine sends). The latter is NOT enforced until berth loads an eBPF device
+/// program; anything else is refused.
+pub fn v2_acceptable(rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let Some(start) = rules.iter().rposition(is_full_wildcard) else {
+        return Err(v2_error());
+    };
+    let rest = &rules[start + 1..];
+    if rules[start].allow() {
+        if rest.is_empty() {
+            return Ok(());
+        }
+        return Err(v2_error());
+    }
+    if rest.iter().all(|r| r.allow()) {
+        Ok(())
+    } else {
+        Err(v2_error())
+    }
+}
+
+fn v2_error() -> CgroupError {
+    CgroupError::Invalid(
+        "device rules beyond deny-all plus allows need an eBPF device program on cgroup v2, \
+         which berth does not load yet"
+            .into(),
+    )
+}
+
+/// Whether `rules` let a process do `access` ('r', 'w' or 'm') on the device.
+pub fn allowed(
+    rules: &[LinuxDeviceCgroup],
+    kind: Kind,
+    major: i64,
+    minor: i64,
+    access: char,
+) -> bool {
+    let want = match kind {
+        Kind::Char => 'c',
+        Kind::Block => 'b',
+    };
+    rules
+        .iter()
+        .rev()
+        .find(|rule| {
+            let t = type_char(rule);
+            (t == 'a' || t == want)
+                && rule.major().is_none_or(|m| m < 0 || m == major)
+                && rule.minor().is_none_or(|m| m < 0 || m == minor)
+                && access_of(rule).contains(access)
+        })
+        .is_some_and(|rule| rule.allow())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        allow: bool,
+        typ: Option<LinuxDeviceType>,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: &str,
+    ) -> LinuxDeviceCgroup {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(allow);
+        r.set_typ(typ);
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    }
+
+    fn engine_rules() -> Vec<LinuxDeviceCgroup> {
+        vec![
+            rule(false, None, None, None, "rwm"),
+            rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), "rwm"),
+            rule(true, Some(LinuxDeviceType::C), Some(136), None, "rw"),
+        ]
+    }
+
+    #[test]
+    fn formats_v1_lines() {
+        let r = engine_rules();
+        assert_eq!(v1_line(&r[0]), "a *:* rwm");
+        assert_eq!(v1_line(&r[1]), "c 1:3 rwm");
+        assert_eq!(v1_line(&r[2]), "c 136:* rw");
+        assert_eq!(
+            v1_line(&rule(true, Some(LinuxDeviceType::B), Some(8), Some(0), "")),
+            "b 8:0 rwm"
+        );
+    }
+
+    #[test]
+    fn evaluates_last_match_wins_default_deny() {
+        let r = engine_rules();
+        assert!(allowed(&r, Kind::Char, 1, 3, 'r'));
+        assert!(allowed(&r, Kind::Char, 136, 7, 'w'));
+        assert!(!allowed(&r, Kind::Char, 136, 7, 'm'));
+        assert!(!allowed(&r, Kind::Block, 8, 0, 'r'));
+        assert!(!allowed(&[], Kind::Char, 1, 3, 'r'));
+        let mut r2 = r.clone();
+        r2.push(rule(false, Some(LinuxDeviceType::C), Some(1), Some(3), "w"));
+        assert!(allowed(&r2, Kind::Char, 1, 3, 'r'));
+        assert!(!allowed(&r2, Kind::Char, 1, 3, 'w'));
+        let all = vec![rule(true, Some(LinuxDeviceType::A), None, None, "rwm")];
+        assert!(allowed(&all, Kind::Block, 8, 0, 'm'));
+    }
+
+    #[test]
+    fn v1_writes_start_from_last_wildcard() {
+        let mut r = vec![rule(true, Some(LinuxDeviceType::C), Some(5), Some(1), "rw")];
+        r.extend(engine_rules());
+        let w = v1_writes(&r);
+        assert_eq!(w[0], ("devices.deny", "a *:* rwm".to_string()));
+        assert_eq!(w[1], ("devices.allow", "c 1:3 rwm".to_string()));
+        assert_eq!(w.len(), 3);
+        let no_default = vec![rule(true, Some(LinuxDeviceType::C), Some(1), Some(5), "r")];
+        let w = v1_writes(&no_default);
+        assert_eq!(w[0].0, "devices.deny");
+        assert_eq!(w[1], ("devices.allow", "c 1:5 r".to_string()));
+        assert!(v1_writes(&[]).is_empty());
+    }
+
+    #[test]
+    fn v2_accepts_only_default_shapes() {
+        assert!(v2_acceptable(&[]).is_ok());
+        assert!(v2_acceptable(&engine_rules()).is_ok());
+        let mut r = engine_rules();
+        r.push(rule(false, Some(LinuxDeviceType::C), Some(1), Some(3), "w"));
+        assert!(v2_acceptable(&r).is_err());
+        assert!(v2_acceptable(&[rule(true, None, None, None, "rwm")]).is_ok());
+        assert!(
+            v2_acceptable(&[rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), "r")]).is_err()
+        );
+    }
+
+    #[test]
+    fn checks_access_and_type() {
+        assert!(check(&engine_rules()).is_ok());
+        assert!(check(&[rule(true, None, None, None, "rwx")]).is_err());
+        assert!(check(&[rule(true, Some(LinuxDeviceType::P), None, None, "r")]).is_err());
+    }
+}

@@ -1,0 +1,3 @@
+//! OOM events.
+pub enum OomEvent {}
+pub struct OomWatcher {}

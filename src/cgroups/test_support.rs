@@ -1,0 +1,118 @@
+//! Test helpers: a cgroup under a unique `/berth-test-<random>` parent in every
+//! hierarchy, removed (with anything left in it) when dropped.
+
+use super::CgroupManager;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique top-level name: berth-test-<pid>-<nanos>-<n>.
+pub fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "berth-test-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A manager for `/berth-test-<random>/ctr`; Drop kills what is left in it and removes
+/// both levels in every hierarchy.
+pub struct TestCgroup {
+    pub mgr: CgroupManager,
+    pub top: String,
+}
+
+impl TestCgroup {
+    pub fn new() -> Self {
+        assert!(nix::unistd::geteuid().is_root(), "cgroup tests run as root");
+        let top = unique_name();
+        let mgr = CgroupManager::new(Some(&format!("/{top}/ctr")), "unused").unwrap();
+        TestCgroup { mgr, top }
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        if let Ok(pids) = self.mgr.pids() {
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        for h in &self.mgr.hierarchies {
+            if !h.unified && h.controllers.iter().any(|c| c == "freezer") {
+                let _ = std::fs::write(h.dir.join("freezer.state"), "THAWED");
+            }
+            if h.unified {
+                let _ = std::fs::write(h.dir.join("cgroup.freeze"), "0");
+            }
+        }
+        let _ = self.mgr.destroy();
+        for h in &self.mgr.hierarchies {
+            let top = h.mount_point.join(&self.top);
+            for dir in [top.join("ctr"), top] {
+                for _ in 0..50 {
+                    match std::fs::remove_dir(&dir) {
+                        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                            std::thread::sleep(std::time::Duration::from_millis(20))
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A forked child that joined the test cgroup with `join_self` and sleeps; killed and
+/// reaped on drop.
+pub struct Member {
+    pub pid: nix::unistd::Pid,
+    mgr: CgroupManager,
+}
+
+impl Member {
+    pub fn spawn(mgr: &CgroupManager) -> Self {
+        // SAFETY: the child only calls join_self (no allocation on success), pause and
+        // _exit, all safe after fork in a multi-threaded process.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let code = if mgr.join_self().is_ok() { 0 } else { 1 };
+                if code == 0 {
+                    loop {
+                        nix::unistd::pause();
+                    }
+                }
+                // SAFETY: leaving the forked child without running the parent's atexit
+                // handlers or destructors.
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let member = Member {
+                    pid: child,
+                    mgr: mgr.clone(),
+                };
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while !mgr.pids().unwrap_or_default().contains(&child.as_raw()) {
+                    assert!(std::time::Instant::now() < deadline, "child never joined");
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                member
+            }
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.mgr.thaw();
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+    }
+}
