@@ -38,7 +38,9 @@ mod test_child;
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, Process, User};
 
-pub use capabilities::{capability_index, last_cap, set_capabilities_report};
+pub use capabilities::{
+    capability_index, known_capability_names, last_cap, set_capabilities_report,
+};
 pub use env::{default_home, env_value, set_env};
 pub use exec::{lookup_path, DEFAULT_PATH};
 pub use lsm::{apparmor_enabled, apply_lsm, selinux_enabled};
