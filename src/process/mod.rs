@@ -233,7 +233,7 @@ mod tests {
         }))
         .expect("process json");
         validate(&process).expect("valid");
-        let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
         let code = test_child::exit_code(move || {
             let out = write_end.as_raw_fd();
             // SAFETY: the child owns its fd table; stdout becomes the pipe, fd 3 a preserved fd.
