@@ -133,8 +133,9 @@ pub fn set_oom_score_adj(score: i32) -> Result<(), ProcessError> {
 
 /// Errors when apparmorProfile or selinuxLabel is set and the host has no such LSM.
 ///
-/// It looks at /sys and /proc, so call it where they show the host's view (in `create`
-/// before pivot_root; [`validate`] already does). Applying the labels is [`apply_lsm`].
+/// The host's answer is taken on first use, which [`validate`] makes in the runtime before
+/// the init is cloned, so the init's call after pivot_root still sees the host's view.
+/// Applying the labels is [`apply_lsm`].
 pub fn check_lsm(process: &Process) -> Result<(), ProcessError> {
     lsm::check_lsm(process)
 }
