@@ -49,6 +49,13 @@ pub(crate) fn capability_name(index: u8) -> String {
         .unwrap_or_else(|| format!("capability {index}"))
 }
 
+/// Every capability name berth knows, in kernel order (for `berth features`).
+pub fn known_capability_names() -> Vec<String> {
+    let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|cap| cap.index());
+    all.into_iter().map(|cap| cap.to_string()).collect()
+}
+
 /// Whether `name` is a capability name berth knows ("CAP_SYS_ADMIN").
 pub(crate) fn is_known_name(name: &str) -> bool {
     caps::Capability::from_str(name).is_ok()
@@ -258,6 +265,14 @@ mod tests {
             assert_eq!(capability_index(&oci), Some(cap.index()), "{cap}");
             assert_eq!(capability_name(cap.index()), cap.to_string());
         }
+    }
+
+    #[test]
+    fn known_names_are_in_kernel_order() {
+        let names = known_capability_names();
+        assert_eq!(names.first().map(String::as_str), Some("CAP_CHOWN"));
+        assert_eq!(names.get(21).map(String::as_str), Some("CAP_SYS_ADMIN"));
+        assert_eq!(names.len(), usize::from(last_cap()) + 1);
     }
 
     #[test]

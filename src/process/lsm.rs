@@ -3,31 +3,42 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use oci_spec::runtime::Process;
 
 use super::ProcessError;
 
-/// AppArmor is usable: securityfs shows it and the module parameter says enabled (runc's test).
+// The answers are computed once and kept: the first call (from `validate`, in the
+// runtime before it clones the init) sees the host's /sys and /proc, and the init, a
+// copy of that memory, reuses the host's answer after pivot_root, where /sys is the
+// container's.
+static APPARMOR: OnceLock<bool> = OnceLock::new();
+static SELINUX: OnceLock<bool> = OnceLock::new();
+
+/// AppArmor is usable: securityfs shows it and the module parameter says enabled (runc's
+/// test). Decided on first call and remembered.
 pub fn apparmor_enabled() -> bool {
-    Path::new("/sys/kernel/security/apparmor").exists()
-        && std::fs::read("/sys/module/apparmor/parameters/enabled")
-            .map(|value| value.starts_with(b"Y"))
-            .unwrap_or(false)
+    *APPARMOR.get_or_init(|| {
+        Path::new("/sys/kernel/security/apparmor").exists()
+            && std::fs::read("/sys/module/apparmor/parameters/enabled")
+                .map(|value| value.starts_with(b"Y"))
+                .unwrap_or(false)
+    })
 }
 
-/// SELinux is usable: selinuxfs is mounted.
+/// SELinux is usable: selinuxfs is mounted. Decided on first call and remembered.
 pub fn selinux_enabled() -> bool {
-    if Path::new("/sys/fs/selinux/enforce").exists() {
-        return true;
-    }
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|mounts| {
-            mounts
-                .lines()
-                .any(|line| mountinfo_fstype(line) == Some("selinuxfs"))
-        })
-        .unwrap_or(false)
+    *SELINUX.get_or_init(|| {
+        Path::new("/sys/fs/selinux/enforce").exists()
+            || std::fs::read_to_string("/proc/self/mountinfo")
+                .map(|mounts| {
+                    mounts
+                        .lines()
+                        .any(|line| mountinfo_fstype(line) == Some("selinuxfs"))
+                })
+                .unwrap_or(false)
+    })
 }
 
 /// The filesystem type field of a /proc/self/mountinfo line (the first after " - ").

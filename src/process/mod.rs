@@ -38,7 +38,9 @@ mod test_child;
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, Process, User};
 
-pub use capabilities::{capability_index, last_cap, set_capabilities_report};
+pub use capabilities::{
+    capability_index, known_capability_names, last_cap, set_capabilities_report,
+};
 pub use env::{default_home, env_value, set_env};
 pub use exec::{lookup_path, DEFAULT_PATH};
 pub use lsm::{apparmor_enabled, apply_lsm, selinux_enabled};
@@ -131,8 +133,9 @@ pub fn set_oom_score_adj(score: i32) -> Result<(), ProcessError> {
 
 /// Errors when apparmorProfile or selinuxLabel is set and the host has no such LSM.
 ///
-/// It looks at /sys and /proc, so call it where they show the host's view (in `create`
-/// before pivot_root; [`validate`] already does). Applying the labels is [`apply_lsm`].
+/// The host's answer is taken on first use, which [`validate`] makes in the runtime before
+/// the init is cloned, so the init's call after pivot_root still sees the host's view.
+/// Applying the labels is [`apply_lsm`].
 pub fn check_lsm(process: &Process) -> Result<(), ProcessError> {
     lsm::check_lsm(process)
 }
@@ -231,7 +234,7 @@ mod tests {
         }))
         .expect("process json");
         validate(&process).expect("valid");
-        let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
         let code = test_child::exit_code(move || {
             let out = write_end.as_raw_fd();
             // SAFETY: the child owns its fd table; stdout becomes the pipe, fd 3 a preserved fd.

@@ -23,7 +23,7 @@ pub fn run<F>(f: F) -> Result<String, String>
 where
     F: FnOnce() -> Result<String, String>,
 {
-    let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
     // SAFETY: the child only runs `f`, writes to the pipe and _exits; glibc keeps malloc
     // usable after fork, and the child never returns into the test harness.
     match unsafe { fork() }.expect("fork") {
