@@ -4,8 +4,7 @@
 
 use crate::error::{Error, Result};
 use nix::sys::socket::{
-    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-    UnixAddr,
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -20,7 +19,8 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
         None,
     )
     .map_err(|e| Error::sys("console socket", e))?;
-    let addr = UnixAddr::new(path).map_err(|e| Error::sys(format!("console socket {}", path.display()), e))?;
+    let addr = UnixAddr::new(path)
+        .map_err(|e| Error::sys(format!("console socket {}", path.display()), e))?;
     connect(fd.as_raw_fd(), &addr)
         .map_err(|e| Error::sys(format!("connect to console socket {}", path.display()), e))?;
     Ok(fd)
@@ -45,9 +45,17 @@ pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
     let mut name = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| Error::sys("receive pty master", e))?;
-    for cmsg in msg.cmsgs().map_err(|e| Error::sys("receive pty master", e))? {
+    let msg = recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("receive pty master", e))?;
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("receive pty master", e))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(fd) = fds.first() {
                 // SAFETY: the kernel just installed this fd in our table for us to own.
@@ -75,8 +83,14 @@ pub fn setup_pty(socket: RawFd) -> Result<()> {
     .map_err(|e| Error::sys(format!("open {name}"), e))?;
     let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(socket, &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|e| Error::sys("send pty master to console socket", e))?;
+    sendmsg::<()>(
+        socket,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::sys("send pty master to console socket", e))?;
     drop(master);
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     // SAFETY: TIOCSCTTY takes an int argument; the fd is our open pty slave.

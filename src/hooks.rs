@@ -55,7 +55,12 @@ pub fn list(hooks: Option<&oci_spec::runtime::Hooks>, kind: Kind) -> Vec<Hook> {
 
 /// Runs the hooks of one kind in order. For fatal kinds the first failure is returned; for
 /// the others every hook runs and each failure is passed to `warn`.
-pub fn run_all(hooks: &[Hook], kind: Kind, state_json: &str, warn: &mut dyn FnMut(&str)) -> Result<()> {
+pub fn run_all(
+    hooks: &[Hook],
+    kind: Kind,
+    state_json: &str,
+    warn: &mut dyn FnMut(&str),
+) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
         if let Err(e) = run_one(hook, state_json) {
             let msg = format!("{} hook #{i} ({}): {e}", kind.name(), hook.path().display());
@@ -151,17 +156,28 @@ mod tests {
     #[test]
     fn failing_fatal_hook_reports_its_output() {
         let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo boom >&2; exit 3"]}"#);
-        let err = run_all(&[h], Kind::CreateRuntime, "{}", &mut |_| {}).unwrap_err().to_string();
-        assert!(err.contains("createRuntime hook #0") && err.contains("boom"), "{err}");
+        let err = run_all(&[h], Kind::CreateRuntime, "{}", &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("createRuntime hook #0") && err.contains("boom"),
+            "{err}"
+        );
     }
 
     #[test]
     fn failing_poststop_warns_and_continues() {
         let bad = hook(r#"{"path":"/bin/false"}"#);
         let dir = std::env::temp_dir().join(format!("berth-hook2-{}", std::process::id()));
-        let good = hook(&format!(r#"{{"path":"/bin/mkdir","args":["mkdir","{}"]}}"#, dir.display()));
+        let good = hook(&format!(
+            r#"{{"path":"/bin/mkdir","args":["mkdir","{}"]}}"#,
+            dir.display()
+        ));
         let mut warnings = Vec::new();
-        run_all(&[bad, good], Kind::Poststop, "{}", &mut |w| warnings.push(w.to_string())).unwrap();
+        run_all(&[bad, good], Kind::Poststop, "{}", &mut |w| {
+            warnings.push(w.to_string())
+        })
+        .unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(dir.is_dir());
         std::fs::remove_dir(&dir).unwrap();
@@ -171,7 +187,9 @@ mod tests {
     fn timeout_kills_the_hook() {
         let h = hook(r#"{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}"#);
         let t = Instant::now();
-        let err = run_all(&[h], Kind::Prestart, "{}", &mut |_| {}).unwrap_err().to_string();
+        let err = run_all(&[h], Kind::Prestart, "{}", &mut |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("timed out"), "{err}");
         assert!(t.elapsed() < Duration::from_secs(10));
     }

@@ -33,14 +33,20 @@ pub fn init(path: Option<&std::path::Path>, format: Format, debug: bool) -> std:
         None => None,
     };
     if let Ok(mut s) = SINK.lock() {
-        *s = Some(Sink { file, format, debug });
+        *s = Some(Sink {
+            file,
+            format,
+            debug,
+        });
     }
     Ok(())
 }
 
 fn write(level: &str, msg: &str) {
     let Ok(mut guard) = SINK.lock() else { return };
-    let (format, debug) = guard.as_ref().map_or((Format::Text, false), |s| (s.format, s.debug));
+    let (format, debug) = guard
+        .as_ref()
+        .map_or((Format::Text, false), |s| (s.format, s.debug));
     if level == "debug" && !debug {
         return;
     }
@@ -81,5 +87,6 @@ pub fn debug(msg: &str) {
 
 /// True when log lines go to a file (so errors must also be printed to stderr).
 pub fn has_file() -> bool {
-    SINK.lock().is_ok_and(|s| s.as_ref().is_some_and(|s| s.file.is_some()))
+    SINK.lock()
+        .is_ok_and(|s| s.as_ref().is_some_and(|s| s.file.is_some()))
 }

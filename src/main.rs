@@ -36,7 +36,12 @@ struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: auto (by effective uid), true or false.
-    #[arg(long, global = true, value_name = "auto|true|false", default_value = "auto")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "auto|true|false",
+        default_value = "auto"
+    )]
     rootless: String,
     /// Ignored; accepted for runc compatibility.
     #[arg(long, global = true, hide = true)]
@@ -225,7 +230,15 @@ fn run(cli: Cli) -> Result<i32> {
         bail!("no command given; see `berth --help`");
     };
     match command {
-        Command::Create { bundle, console_socket, pid_file, no_pivot, no_new_keyring, preserve_fds, id } => {
+        Command::Create {
+            bundle,
+            console_socket,
+            pid_file,
+            no_pivot,
+            no_new_keyring,
+            preserve_fds,
+            id,
+        } => {
             let opts = CreateOptions {
                 id,
                 bundle,
@@ -298,7 +311,10 @@ fn run(cli: Cli) -> Result<i32> {
             } else if format == "json" {
                 println!("{}", serde_json::to_string(&states)?);
             } else if format == "table" {
-                println!("{:<12} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+                println!(
+                    "{:<12} {:<8} {:<10} {:<40} {:<32} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                );
                 for s in &states {
                     println!(
                         "{:<12} {:<8} {:<10} {:<40} {:<32} {}",

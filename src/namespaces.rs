@@ -232,7 +232,11 @@ mod tests {
         let order: Vec<_> = p.joins.iter().map(|(t, _)| *t).collect();
         assert_eq!(
             order,
-            vec![LinuxNamespaceType::User, LinuxNamespaceType::Network, LinuxNamespaceType::Mount]
+            vec![
+                LinuxNamespaceType::User,
+                LinuxNamespaceType::Network,
+                LinuxNamespaceType::Mount
+            ]
         );
     }
 

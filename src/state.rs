@@ -162,7 +162,8 @@ impl State {
     /// Writes state.json atomically.
     pub fn save(&self, root: &Root) -> Result<()> {
         let dir = self.dir(root);
-        let text = serde_json::to_vec(self).map_err(|e| Error::Other(format!("encode state: {e}")))?;
+        let text =
+            serde_json::to_vec(self).map_err(|e| Error::Other(format!("encode state: {e}")))?;
         write_atomic(&dir.join(STATE_FILE), &text)
     }
 
@@ -193,7 +194,11 @@ impl State {
         OciState {
             oci_version: crate::OCI_SPEC_VERSION.to_string(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),

@@ -26,7 +26,11 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// Clones a child with `flags` (CLONE_NEW*) that runs `child` and exits with its code; the
 /// parent gets the child's pid. Fork-like: the child runs on a copy of this stack, so the
 /// caller must be single-threaded.
-pub fn clone_process(flags: libc::c_int, cgroup_fd: Option<RawFd>, child: impl FnOnce() -> i32) -> Result<i32> {
+pub fn clone_process(
+    flags: libc::c_int,
+    cgroup_fd: Option<RawFd>,
+    child: impl FnOnce() -> i32,
+) -> Result<i32> {
     let mut args = CloneArgs {
         flags: flags as u32 as u64,
         exit_signal: libc::SIGCHLD as u64,

@@ -111,7 +111,11 @@ impl Drop for Cleanup<'_> {
 
 pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     config::validate_id(&opts.id)?;
-    let Bundle { dir: bundle, rootfs, spec } = config::load(&opts.bundle)?;
+    let Bundle {
+        dir: bundle,
+        rootfs,
+        spec,
+    } = config::load(&opts.bundle)?;
     config::validate(&spec)?;
     let process = spec
         .process()
@@ -141,7 +145,12 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let linux = spec.linux().clone().unwrap_or_default();
 
     let dir = root.reserve(&opts.id)?;
-    let mut cleanup = Cleanup { root, dir: Some(dir.clone()), cgroup: None, pid: None };
+    let mut cleanup = Cleanup {
+        root,
+        dir: Some(dir.clone()),
+        cgroup: None,
+        pid: None,
+    };
 
     let fifo_path = dir.join(state::FIFO_FILE);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -153,7 +162,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         .map_err(|e| Error::io(&fifo_path, e))?
         .into();
 
-    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), &opts.id)?;
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.create(super::device_rules::effective_resources(&linux).as_ref())?;
@@ -192,7 +204,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         + hooks::list(spec.hooks().as_ref(), Kind::StartContainer).len();
     // The parent places the pid itself only when the init cannot write to the cgroup files.
     let parent_joins_cgroup = plan.new_user;
-    let into_cgroup = if parent_joins_cgroup { None } else { open_v2_cgroup(&cgroup) };
+    let into_cgroup = if parent_joins_cgroup {
+        None
+    } else {
+        open_v2_cgroup(&cgroup)
+    };
 
     if opts.foreground {
         super::run::block_signals();
@@ -205,7 +221,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         sync: &child_end,
         fifo: fifo.as_raw_fd(),
         console: console.as_ref().map(|c| c.as_raw_fd()),
-        cgroup: if parent_joins_cgroup || into_cgroup.is_some() { None } else { Some(&cgroup) },
+        cgroup: if parent_joins_cgroup || into_cgroup.is_some() {
+            None
+        } else {
+            Some(&cgroup)
+        },
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
@@ -225,7 +245,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     if plan.new_user {
         write_id_maps(pid, &linux)?;
         cgroup.add_pid(pid)?;
-        parent_end.send(&Msg::Go(pid)).map_err(|e| init_failure(e, pid))?;
+        parent_end
+            .send(&Msg::Go(pid))
+            .map_err(|e| init_failure(e, pid))?;
     }
     st.pid = pid;
     st.pid_start = state::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
@@ -248,7 +270,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
             }
             Msg::Ready => break,
             Msg::Error(msg) => return Err(Error::Other(msg)),
-            other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+            other => {
+                return Err(Error::Other(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
         }
     }
 
@@ -260,7 +286,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.pid = None;
     cleanup.cgroup = None;
     cleanup.dir = None;
-    Ok(Created { pid, state: st, console_relay: relay_end })
+    Ok(Created {
+        pid,
+        state: st,
+        console_relay: relay_end,
+    })
 }
 
 fn init_failure(e: SyncError, pid: i32) -> Error {
@@ -286,7 +316,9 @@ fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().map_err(|e| Error::io(".", e))?.join(path)
+        std::env::current_dir()
+            .map_err(|e| Error::io(".", e))?
+            .join(path)
     };
     state::write_atomic(&abs, pid.to_string().as_bytes())
 }
@@ -328,7 +360,9 @@ fn enter_new_time_namespace(linux: &oci_spec::runtime::Linux) -> Result<()> {
                 "monotonic" => "monotonic",
                 "boottime" => "boottime",
                 other => {
-                    return Err(Error::invalid(format!("linux.timeOffsets: unknown clock {other:?}")))
+                    return Err(Error::invalid(format!(
+                        "linux.timeOffsets: unknown clock {other:?}"
+                    )))
                 }
             };
             text.push_str(&format!(

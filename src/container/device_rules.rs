@@ -11,18 +11,23 @@ type Rule = (LinuxDeviceType, Option<i64>, Option<i64>, &'static str);
 const DEFAULT_ALLOWED: &[Rule] = &[
     (LinuxDeviceType::C, None, None, "m"),
     (LinuxDeviceType::B, None, None, "m"),
-    (LinuxDeviceType::C, Some(1), Some(3), "rwm"),   // null
-    (LinuxDeviceType::C, Some(1), Some(5), "rwm"),   // zero
-    (LinuxDeviceType::C, Some(1), Some(7), "rwm"),   // full
-    (LinuxDeviceType::C, Some(1), Some(8), "rwm"),   // random
-    (LinuxDeviceType::C, Some(1), Some(9), "rwm"),   // urandom
-    (LinuxDeviceType::C, Some(5), Some(0), "rwm"),   // tty
-    (LinuxDeviceType::C, Some(5), Some(1), "rwm"),   // console
-    (LinuxDeviceType::C, Some(5), Some(2), "rwm"),   // ptmx
-    (LinuxDeviceType::C, Some(136), None, "rwm"),    // pts/*
+    (LinuxDeviceType::C, Some(1), Some(3), "rwm"), // null
+    (LinuxDeviceType::C, Some(1), Some(5), "rwm"), // zero
+    (LinuxDeviceType::C, Some(1), Some(7), "rwm"), // full
+    (LinuxDeviceType::C, Some(1), Some(8), "rwm"), // random
+    (LinuxDeviceType::C, Some(1), Some(9), "rwm"), // urandom
+    (LinuxDeviceType::C, Some(5), Some(0), "rwm"), // tty
+    (LinuxDeviceType::C, Some(5), Some(1), "rwm"), // console
+    (LinuxDeviceType::C, Some(5), Some(2), "rwm"), // ptmx
+    (LinuxDeviceType::C, Some(136), None, "rwm"),  // pts/*
 ];
 
-fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+fn rule(
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
     let mut r = LinuxDeviceCgroup::default();
     r.set_allow(true);
     r.set_typ(Some(typ));
@@ -70,7 +75,9 @@ mod tests {
         assert_eq!(rules.len(), 1 + DEFAULT_ALLOWED.len() + 1);
         let fuse = rules.last().unwrap();
         assert!(fuse.allow() && fuse.major() == Some(10) && fuse.minor() == Some(229));
-        assert!(rules.iter().any(|r| r.major() == Some(1) && r.minor() == Some(3) && r.allow()));
+        assert!(rules
+            .iter()
+            .any(|r| r.major() == Some(1) && r.minor() == Some(3) && r.allow()));
     }
 
     #[test]

@@ -89,18 +89,26 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         let _ = crate::namespaces::loopback_up();
     }
     if let Some(h) = ctx.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("hostname: sethostname {h:?}"), e))?;
+        nix::unistd::sethostname(h)
+            .map_err(|e| Error::sys(format!("hostname: sethostname {h:?}"), e))?;
     }
     if let Some(d) = ctx.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         // SAFETY: the pointer and length describe `d`'s bytes for the duration of the call.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(Error::sys(format!("domainname: setdomainname {d:?}"), nix::Error::last()));
+            return Err(Error::sys(
+                format!("domainname: setdomainname {d:?}"),
+                nix::Error::last(),
+            ));
         }
     }
 
     let opts = crate::rootfs::RootfsOptions {
         in_user_namespace: ctx.plan.new_user
-            || ctx.plan.joins.iter().any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User),
+            || ctx
+                .plan
+                .joins
+                .iter()
+                .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User),
         in_cgroup_namespace: ctx.plan.new_cgroup,
         bundle: ctx.bundle.to_path_buf(),
     };
@@ -139,6 +147,8 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         crate::process::set_oom_score_adj(score)?;
     }
     crate::process::check_lsm(process)?;
+    crate::process::set_scheduler(process.scheduler().as_ref())?;
+    crate::process::set_io_priority(process.io_priority().as_ref())?;
     crate::process::set_identity(process.user())?;
     enter_cwd(process.cwd())?;
     crate::process::set_capabilities(process.capabilities().as_ref())?;
@@ -147,20 +157,28 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     }
 
     let mut env = process.env().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    // Report a missing program at create, as runc does, not after start.
+    if let Some(prog) = args.first() {
+        let path = crate::process::env_value(&env, "PATH").unwrap_or(crate::process::DEFAULT_PATH);
+        crate::process::lookup_path(prog, path)?;
+    }
     crate::process::prepare_fds(ctx.preserve_fds, &[ctx.fifo, ctx.sync.raw_fd()], &mut env)?;
-    ctx.sync.send(&Msg::Ready).map_err(|e| Error::Other(e.to_string()))?;
+    ctx.sync
+        .send(&Msg::Ready)
+        .map_err(|e| Error::Other(e.to_string()))?;
     // SAFETY: closing our end of the sync channel; the parent is done with it.
     unsafe { libc::close(ctx.sync.raw_fd()) };
     // From here on the parent may exit: don't die with it.
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
 
+    crate::process::apply_lsm(process)?;
     wait_for_start(ctx.fifo)?;
     if ctx.wants_hooks {
         let list = hooks::list(ctx.spec.hooks().as_ref(), Kind::StartContainer);
         hooks::run_all(&list, Kind::StartContainer, &state_doc, &mut |_| {})?;
     }
-    let args = process.args().clone().unwrap_or_default();
     let err = crate::process::exec(&args, &env);
     // The parent is gone: the only witness is the container's stderr.
     eprintln!("berth: {err}");
@@ -187,7 +205,8 @@ fn reset_signals() {
 /// chdir into the process cwd and make sure it is inside the container's root: a cwd that
 /// resolves outside it (e.g. through a leaked fd, CVE-2024-21626) is refused.
 fn enter_cwd(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd: chdir {}", cwd.display()), e))?;
+    nix::unistd::chdir(cwd)
+        .map_err(|e| Error::sys(format!("process.cwd: chdir {}", cwd.display()), e))?;
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(Error::invalid(format!(

@@ -1,8 +1,8 @@
 //! The container lifecycle: create (with its init), start, kill, delete, state, list, run.
 
 mod clone;
-mod device_rules;
 pub mod create;
+mod device_rules;
 mod init;
 pub mod run;
 
@@ -20,7 +20,9 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     match st.status(root) {
         Status::Created => {}
         Status::Stopped => {
-            return Err(Error::Other(format!("cannot start a container that has stopped: {id}")))
+            return Err(Error::Other(format!(
+                "cannot start a container that has stopped: {id}"
+            )))
         }
         other => {
             return Err(Error::Other(format!(
@@ -48,7 +50,9 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     if !list.is_empty() {
         let doc = serde_json::to_string(&st.oci_state(Status::Running))
             .map_err(|e| Error::Other(e.to_string()))?;
-        hooks::run_all(&list, Kind::Poststart, &doc, &mut |w| crate::logging::warn(w))?;
+        hooks::run_all(&list, Kind::Poststart, &doc, &mut |w| {
+            crate::logging::warn(w)
+        })?;
     }
     Ok(())
 }
@@ -61,7 +65,11 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| Error::invalid(format!("unknown signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<Signal>()
         .map_err(|_| Error::invalid(format!("unknown signal {s:?}")))
 }
@@ -166,7 +174,9 @@ fn destroy(root: &Root, st: &State) -> Result<()> {
     if !list.is_empty() {
         let doc = serde_json::to_string(&st.oci_state(Status::Stopped))
             .map_err(|e| Error::Other(e.to_string()))?;
-        hooks::run_all(&list, Kind::Poststop, &doc, &mut |w| crate::logging::warn(w))?;
+        hooks::run_all(&list, Kind::Poststop, &doc, &mut |w| {
+            crate::logging::warn(w)
+        })?;
     }
     let dir = st.dir(root);
     std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))

@@ -134,7 +134,9 @@ pub fn relay_and_wait(pid: i32, relay: std::os::fd::OwnedFd) -> Result<i32> {
             stdin_open = false;
         }
         if ready[0] {
-            let Ok(Some(info)) = sfd.read_signal() else { continue };
+            let Ok(Some(info)) = sfd.read_signal() else {
+                continue;
+            };
             let sig = info.ssi_signo as i32;
             if sig == libc::SIGCHLD {
                 match reap(pid) {
