@@ -143,3 +143,36 @@ pub fn read_lossy(path: &Path) -> String {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
+
+/// Makes `files` the command's fds 3, 4, … (as `--preserve-fds` and LISTEN_FDS expect).
+pub fn pass_fds(cmd: &mut Command, files: &[File]) {
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // Duplicate above any low fd first, so that no source is overwritten by an earlier
+    // target in the child; the copies are close-on-exec and stay open in the parent only
+    // until the Command is dropped.
+    let high: Vec<std::os::fd::OwnedFd> = files
+        .iter()
+        .map(|f| {
+            // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd we take ownership of.
+            let fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) };
+            assert!(fd >= 0, "dup fd: {}", std::io::Error::last_os_error());
+            // SAFETY: fd was just returned by fcntl and is owned by nobody else.
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+        })
+        .collect();
+    let raw: Vec<i32> = high.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: the closure runs between fork and exec and only calls dup2, which is
+    // async-signal-safe; `high` keeps the sources open until the command is spawned.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep = &high;
+            for (i, fd) in raw.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
