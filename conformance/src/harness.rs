@@ -137,7 +137,9 @@ impl Test {
 
     /// Where container `id`'s stdout, stderr and pid file live.
     pub fn io_path(&self, id: &str, ext: &str) -> PathBuf {
-        self.dir().join("io").join(format!("{id}.{ext}"))
+        // Ids from bad-input tests may hold '/'; keep their files in io/ regardless.
+        let safe = id.replace('/', "%");
+        self.dir().join("io").join(format!("{safe}.{ext}"))
     }
 
     fn register(&self, id: &str) {
@@ -320,22 +322,40 @@ impl Test {
         facts
     }
 
+    /// Whether `id` is one this test made up (`<name>-<pid>[-suffix]`). Only such ids get
+    /// cgroup and process cleanup: a bad-input id like ".." must never widen it.
+    fn owns(&self, id: &str) -> bool {
+        id.starts_with(&self.id)
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }
+
+    /// Processes whose command line names this test's private dir (runtime processes
+    /// started for it: their --root, --bundle or --pid-file lies there).
+    pub fn runtime_processes(&self) -> Vec<i32> {
+        host::processes_mentioning(&format!("{}/", self.dir().display()))
+    }
+
     /// What the runtime left for container `id`: state entries in --root, cgroup dirs,
-    /// processes naming it, and host mounts under the test dir.
+    /// processes working for this test, and host mounts under the test dir.
     pub fn leftovers(&self, id: &str) -> Vec<String> {
         let mut found = Vec::new();
         if let Ok(dir) = std::fs::read_dir(&self.root) {
             for entry in dir.flatten() {
-                if entry.file_name().to_string_lossy().contains(id) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name == id || (self.owns(id) && name.contains(id)) {
                     found.push(format!("state entry {}", entry.path().display()));
                 }
             }
         }
-        for cg in cgroups::existing_dirs(&cgroups::path_for(id)) {
-            found.push(format!("cgroup {}", cg.display()));
+        if self.owns(id) {
+            for cg in cgroups::existing_dirs(&cgroups::path_for(id)) {
+                found.push(format!("cgroup {}", cg.display()));
+            }
         }
-        for pid in host::processes_mentioning(id) {
-            found.push(format!("process {pid} naming {id}"));
+        for pid in self.runtime_processes() {
+            found.push(format!("runtime process {pid} still running"));
         }
         for m in host::mounts_under(self.dir()) {
             found.push(format!("host mount {m}"));
@@ -368,7 +388,7 @@ impl Test {
             {
                 let in_our_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
                     .is_ok_and(|c| c.contains(id.as_str()));
-                if host::alive(pid) && in_our_cgroup {
+                if host::alive(pid) && in_our_cgroup && self.owns(id) {
                     problems.push(format!("init {pid} of {id} alive after delete --force"));
                     host::kill(pid, libc::SIGKILL);
                 }
@@ -376,10 +396,12 @@ impl Test {
             for found in self.leftovers(id) {
                 problems.push(found);
             }
-            for pid in host::processes_mentioning(id) {
-                host::kill(pid, libc::SIGKILL);
+            if self.owns(id) {
+                cgroups::remove(&cgroups::path_for(id));
             }
-            cgroups::remove(&cgroups::path_for(id));
+        }
+        for pid in self.runtime_processes() {
+            host::kill(pid, libc::SIGKILL);
         }
         for m in host::mounts_under(self.dir()) {
             if let Some(mp) = m.split_whitespace().nth(4) {
