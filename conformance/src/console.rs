@@ -18,7 +18,9 @@ impl ConsoleSocket {
     pub fn bind(path: &Path) -> ConsoleSocket {
         let listener = UnixListener::bind(path)
             .unwrap_or_else(|e| panic!("bind console socket {}: {e}", path.display()));
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         ConsoleSocket {
             listener,
             path: path.to_path_buf(),

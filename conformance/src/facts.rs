@@ -47,15 +47,47 @@ pub fn parse_mountinfo_line(line: &str) -> Option<Mount> {
 
 /// Capability names in bit order (capability.h), for reading CapXxx masks.
 pub const CAP_NAMES: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// The mask for a list of capability names.
@@ -88,7 +120,10 @@ impl Facts {
 
     /// Signals the checker reported in --trap mode, in order.
     pub fn signals(&self) -> Vec<i64> {
-        self.events.iter().filter_map(|e| e["signal"].as_i64()).collect()
+        self.events
+            .iter()
+            .filter_map(|e| e["signal"].as_i64())
+            .collect()
     }
 
     pub fn get(&self, key: &str) -> &Value {
@@ -157,7 +192,11 @@ impl Facts {
     pub fn strings(&self, key: &str) -> Vec<String> {
         self.report[key]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -192,7 +231,10 @@ impl Facts {
 
     /// The namespace link (e.g. "uts:[4026531838]").
     pub fn ns(&self, kind: &str) -> String {
-        self.report["ns"][kind].as_str().unwrap_or_default().to_string()
+        self.report["ns"][kind]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The result of `--stat PATH`.
@@ -206,15 +248,21 @@ impl Facts {
     }
 
     pub fn readable(&self, path: &str) -> bool {
-        self.access(path)["readable"].as_bool().expect("access result")
+        self.access(path)["readable"]
+            .as_bool()
+            .expect("access result")
     }
 
     pub fn writable(&self, path: &str) -> bool {
-        self.access(path)["writable"].as_bool().expect("access result")
+        self.access(path)["writable"]
+            .as_bool()
+            .expect("access result")
     }
 
     pub fn exists(&self, path: &str) -> bool {
-        self.access(path)["exists"].as_bool().expect("access result")
+        self.access(path)["exists"]
+            .as_bool()
+            .expect("access result")
     }
 
     pub fn sysctl(&self, name: &str) -> Option<String> {
@@ -226,9 +274,11 @@ impl Facts {
     }
 
     pub fn ls(&self, path: &str) -> Option<Vec<String>> {
-        self.report["ls"][path]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        self.report["ls"][path].as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
     }
 }
 
@@ -250,7 +300,10 @@ mod tests {
     #[test]
     fn cap_masks_follow_bit_numbers() {
         assert_eq!(cap_mask(&["CAP_CHOWN"]), 1);
-        assert_eq!(cap_mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]), (1 << 5) | (1 << 10));
+        assert_eq!(
+            cap_mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+            (1 << 5) | (1 << 10)
+        );
     }
 
     #[test]

@@ -39,7 +39,12 @@ impl Test {
         let dir = TempDir::new(name);
         let root = dir.path().join("root");
         let bundle = dir.path().join("bundle");
-        for sub in [&root, &bundle, &dir.path().join("io"), &dir.path().join("calls")] {
+        for sub in [
+            &root,
+            &bundle,
+            &dir.path().join("io"),
+            &dir.path().join("calls"),
+        ] {
             std::fs::create_dir_all(sub).expect("mkdir test dirs");
         }
         rootfs::build(&bundle.join("rootfs"));
@@ -117,7 +122,10 @@ impl Test {
     fn call_files(&self) -> (PathBuf, PathBuf) {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         let calls = self.dir().join("calls");
-        (calls.join(format!("{n}.out")), calls.join(format!("{n}.err")))
+        (
+            calls.join(format!("{n}.out")),
+            calls.join(format!("{n}.err")),
+        )
     }
 
     /// Runs the runtime with the global flags and `args`.

@@ -38,12 +38,16 @@ pub fn runtime() -> &'static Path {
             .into_iter()
             .map(|d| d.join("debug").join("berth"))
             .collect();
-        candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
-            panic!(
-                "no runtime to test: set RUNTIME=/path/to/runtime or build berth \
+        candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no runtime to test: set RUNTIME=/path/to/runtime or build berth \
                  (`cargo build -p berth`); looked at {candidates:?}"
-            )
-        })
+                )
+            })
     })
 }
 
@@ -72,13 +76,17 @@ pub fn checker() -> &'static Path {
             .into_iter()
             .map(|d| d.join("x86_64-unknown-linux-gnu/debug/berth-check"))
             .collect();
-        candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
-            panic!(
-                "static checker not built; run: RUSTFLAGS='-C target-feature=+crt-static' \
+        candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!(
+                    "static checker not built; run: RUSTFLAGS='-C target-feature=+crt-static' \
                  cargo build -p berth-conformance --bin berth-check \
                  --target x86_64-unknown-linux-gnu (or set BERTH_CHECK); looked at {candidates:?}"
-            )
-        })
+                )
+            })
     })
 }
 

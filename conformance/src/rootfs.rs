@@ -7,9 +7,38 @@ use std::path::Path;
 
 /// busybox applets linked into /bin.
 pub const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "sleep", "true", "false", "id", "hostname", "mount", "ps",
-    "readlink", "touch", "mkdir", "rm", "grep", "stat", "test", "env", "kill", "wc", "head",
-    "tail", "printf", "date", "cut", "tr", "ln", "chmod", "umount", "domainname", "pwd",
+    "sh",
+    "ls",
+    "cat",
+    "echo",
+    "sleep",
+    "true",
+    "false",
+    "id",
+    "hostname",
+    "mount",
+    "ps",
+    "readlink",
+    "touch",
+    "mkdir",
+    "rm",
+    "grep",
+    "stat",
+    "test",
+    "env",
+    "kill",
+    "wc",
+    "head",
+    "tail",
+    "printf",
+    "date",
+    "cut",
+    "tr",
+    "ln",
+    "chmod",
+    "umount",
+    "domainname",
+    "pwd",
 ];
 
 /// Where the checker sits inside every rootfs.
@@ -18,7 +47,9 @@ pub const CHECKER: &str = "/bin/berth-check";
 /// Creates `dir` as a root filesystem: /bin/busybox with applet links, /bin/berth-check,
 /// the usual empty directories, and /etc/passwd and /etc/group.
 pub fn build(dir: &Path) {
-    for sub in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "mnt", "run", "var", "home"] {
+    for sub in [
+        "bin", "proc", "sys", "dev", "tmp", "etc", "root", "mnt", "run", "var", "home",
+    ] {
         fs::create_dir_all(dir.join(sub)).unwrap_or_else(|e| panic!("mkdir rootfs/{sub}: {e}"));
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod rootfs");

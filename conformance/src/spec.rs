@@ -63,7 +63,13 @@ pub fn default_config(args: &[&str], cgroups_path: &str) -> Value {
 }
 
 /// Appends a mount entry.
-pub fn add_mount(config: &mut Value, destination: &str, kind: &str, source: &str, options: &[&str]) {
+pub fn add_mount(
+    config: &mut Value,
+    destination: &str,
+    kind: &str,
+    source: &str,
+    options: &[&str],
+) {
     mounts(config).push(json!({
         "destination": destination, "type": kind, "source": source, "options": options
     }));
@@ -131,7 +137,10 @@ mod tests {
     fn namespace_helpers_replace_and_remove() {
         let mut c = default_config(&["true"], "/x");
         set_namespace(&mut c, "uts", Some("/proc/1/ns/uts"));
-        let uts: Vec<&Value> = namespaces(&mut c).iter().filter(|n| n["type"] == "uts").collect();
+        let uts: Vec<&Value> = namespaces(&mut c)
+            .iter()
+            .filter(|n| n["type"] == "uts")
+            .collect();
         assert_eq!(uts.len(), 1);
         assert_eq!(uts[0]["path"], "/proc/1/ns/uts");
         remove_namespace(&mut c, "uts");

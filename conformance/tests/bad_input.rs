@@ -94,10 +94,17 @@ fn bad_input_id_with_slash_or_dotdot() {
         let out = t.create_raw(bad, &[]);
         out.assert_failed();
         assert_eq!(out.stderr_lines().len(), 1, "{}", out.describe());
-        assert!(!t.dir().join("escape").exists(), "state written outside --root");
+        assert!(
+            !t.dir().join("escape").exists(),
+            "state written outside --root"
+        );
         assert!(!t.root.join("a").exists(), "state dir made for {bad}");
     }
-    let entries: Vec<_> = std::fs::read_dir(&t.root).unwrap().flatten().map(|e| e.path()).collect();
+    let entries: Vec<_> = std::fs::read_dir(&t.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert!(entries.is_empty(), "--root not empty: {entries:?}");
 }
 
@@ -108,7 +115,8 @@ fn bad_input_duplicate_id_leaves_nothing() {
     let id = t.id.clone();
     t.create();
     let pid = t.pid(&id);
-    let before = berth_conformance::cgroups::existing_dirs(&berth_conformance::cgroups::path_for(&id));
+    let before =
+        berth_conformance::cgroups::existing_dirs(&berth_conformance::cgroups::path_for(&id));
     let mut cmd = t.command();
     cmd.args(["create", "--bundle"])
         .arg(&t.bundle)
@@ -118,7 +126,11 @@ fn bad_input_duplicate_id_leaves_nothing() {
     let out = t.call_cmd(cmd);
     out.assert_failed();
     assert_eq!(out.stderr_lines().len(), 1, "{}", out.describe());
-    assert!(out.stderr.contains(&id) || out.stderr.contains("exists"), "{}", out.describe());
+    assert!(
+        out.stderr.contains(&id) || out.stderr.contains("exists"),
+        "{}",
+        out.describe()
+    );
     // The first container is untouched.
     let state = t.state(&id);
     assert_eq!(state["status"], "created");
@@ -128,7 +140,10 @@ fn bad_input_duplicate_id_leaves_nothing() {
         berth_conformance::cgroups::existing_dirs(&berth_conformance::cgroups::path_for(&id)),
         before
     );
-    assert!(!t.dir().join("second.pid").exists(), "second create wrote a pid file");
+    assert!(
+        !t.dir().join("second.pid").exists(),
+        "second create wrote a pid file"
+    );
     let runtime_children = t.runtime_processes();
     assert!(runtime_children.is_empty(), "{runtime_children:?}");
     t.call(&["delete", "--force", &id]).assert_ok();
@@ -155,7 +170,9 @@ fn bad_input_missing_process_binary() {
 
 #[test]
 fn bad_input_mount_destination_escaping_is_error() {
-    berth_conformance::known_runc_gap!("runc 1.1.5 silently confines '..' destinations to the rootfs");
+    berth_conformance::known_runc_gap!(
+        "runc 1.1.5 silently confines '..' destinations to the rootfs"
+    );
     let mut t = Test::new("bad_input_mount_destination_escaping_is_error");
     spec::add_mount(&mut t.config, "/../../escape", "tmpfs", "tmpfs", &[]);
     let id = t.id.clone();

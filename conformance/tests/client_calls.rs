@@ -27,7 +27,11 @@ fn client_containerd_shim_sequence() {
     let mut cmd = t.command();
     cmd.args(["create", "--bundle", &bundle, "--pid-file", &pid_file, &id]);
     t.run_create_command(&id, cmd).assert_ok();
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(host::alive(pid));
     t.start(&id).assert_ok();
     t.wait_output_lines(&id, 1);
@@ -38,7 +42,10 @@ fn client_containerd_shim_sequence() {
     t.call(&["delete", &id]).assert_ok();
     let out = t.call(&["delete", "--force", &id]);
     assert!(out.elapsed < Duration::from_secs(10), "{}", out.describe());
-    assert_eq!(berth_conformance::Facts::parse(&t.output(&id)).signals(), vec![15]);
+    assert_eq!(
+        berth_conformance::Facts::parse(&t.output(&id)).signals(),
+        vec![15]
+    );
     t.assert_nothing_left(&id);
 }
 
@@ -134,8 +141,8 @@ fn client_log_json_error_lines() {
     let text = std::fs::read_to_string(&log).expect("log file written");
     let mut last_error = None;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
         for key in ["level", "msg", "time"] {
             assert!(v[key].is_string(), "log line lacks {key}: {line}");
         }

@@ -27,7 +27,11 @@ fn lifecycle_create_start_state_delete() {
     t.assert_nothing_left(&id);
     let gone = t.call(&["state", &id]);
     gone.assert_failed();
-    assert!(gone.stderr.contains("does not exist"), "{}", gone.describe());
+    assert!(
+        gone.stderr.contains("does not exist"),
+        "{}",
+        gone.describe()
+    );
 }
 
 #[test]
@@ -78,7 +82,9 @@ fn lifecycle_state_json_fields() {
     t.create();
     let state = t.state(&id);
     assert!(
-        state["ociVersion"].as_str().is_some_and(|v| v.starts_with('1')),
+        state["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with('1')),
         "{state}"
     );
     assert_eq!(state["id"], id.as_str());
@@ -234,9 +240,17 @@ fn lifecycle_list_table_json_quiet() {
     for col in ["ID", "PID", "STATUS", "BUNDLE"] {
         assert!(header.contains(col), "table header lacks {col}: {header}");
     }
-    let row_a = table.stdout.lines().find(|l| l.starts_with(&a)).expect("row for a");
+    let row_a = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&a))
+        .expect("row for a");
     assert!(row_a.contains("created"), "{row_a}");
-    let row_b = table.stdout.lines().find(|l| l.starts_with(&b)).expect("row for b");
+    let row_b = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&b))
+        .expect("row for b");
     assert!(row_b.contains("running"), "{row_b}");
 
     let json_out = t.call(&["list", "--format", "json"]);
@@ -245,7 +259,11 @@ fn lifecycle_list_table_json_quiet() {
     let entries = list.as_array().expect("json list is an array");
     assert_eq!(entries.len(), 2);
     for e in entries {
-        let want = if e["id"] == a.as_str() { "created" } else { "running" };
+        let want = if e["id"] == a.as_str() {
+            "created"
+        } else {
+            "running"
+        };
         assert_eq!(e["status"], want, "{e}");
         assert!(e["pid"].as_i64().is_some_and(|p| p > 0), "{e}");
     }
@@ -268,7 +286,11 @@ fn lifecycle_run_foreground_exit_status() {
     assert_eq!(t.facts(&id).pid(), 1);
     // Without --keep the container is deleted.
     let state = t.call(&["state", &id]);
-    assert!(state.stderr.contains("does not exist"), "{}", state.describe());
+    assert!(
+        state.stderr.contains("does not exist"),
+        "{}",
+        state.describe()
+    );
     t.assert_nothing_left(&id);
 }
 
@@ -321,7 +343,9 @@ fn lifecycle_run_detach() {
     let mut t = Test::new("lifecycle_run_detach");
     t.checker(&["--sleep"]);
     let id = t.id.clone();
-    let out = t.spawn_run(&id, &["--detach"]).wait(Duration::from_secs(60));
+    let out = t
+        .spawn_run(&id, &["--detach"])
+        .wait(Duration::from_secs(60));
     out.assert_ok();
     let pid = t.pid(&id);
     assert!(host::alive(pid));

@@ -38,7 +38,8 @@ fn namespace_uts_hostname_without_uts_namespace_fails() {
     let out = t.create_id(&id, &[]);
     out.assert_failed();
     assert!(
-        out.stderr.contains("unable to set hostname without a private UTS namespace"),
+        out.stderr
+            .contains("unable to set hostname without a private UTS namespace"),
         "{}",
         out.describe()
     );
@@ -85,7 +86,10 @@ fn namespace_cgroup_private_root() {
     assert_ne!(f.ns("cgroup"), host::ns_link("cgroup"));
     for line in f.strings("cgroup") {
         let path = line.splitn(3, ':').nth(2).unwrap_or_default();
-        assert_eq!(path, "/", "cgroup namespace root is the container's cgroup: {line}");
+        assert_eq!(
+            path, "/",
+            "cgroup namespace root is the container's cgroup: {line}"
+        );
     }
 }
 
@@ -137,17 +141,28 @@ fn namespace_join_by_path() {
     let owner_pid = t.pid(&owner);
 
     t.checker(&[]);
-    t.config.as_object_mut().expect("config object").remove("hostname");
+    t.config
+        .as_object_mut()
+        .expect("config object")
+        .remove("hostname");
     for kind in ["uts", "ipc", "network"] {
         let file = if kind == "network" { "net" } else { kind };
-        spec::set_namespace(&mut t.config, kind, Some(&format!("/proc/{owner_pid}/ns/{file}")));
+        spec::set_namespace(
+            &mut t.config,
+            kind,
+            Some(&format!("/proc/{owner_pid}/ns/{file}")),
+        );
     }
     let f = t.run_checker();
     assert_eq!(f.str("hostname"), "owner-of-uts");
     for kind in ["uts", "ipc", "net"] {
         assert_eq!(f.ns(kind), owner_facts.ns(kind), "{kind} namespace joined");
     }
-    assert_ne!(f.ns("pid"), owner_facts.ns("pid"), "pid namespace still new");
+    assert_ne!(
+        f.ns("pid"),
+        owner_facts.ns("pid"),
+        "pid namespace still new"
+    );
     t.call(&["delete", "--force", &owner]).assert_ok();
     t.assert_nothing_left(&owner);
 }

@@ -62,7 +62,12 @@ fn process_capabilities_five_sets_root() {
     five_sets(&mut t);
     t.config["process"]["noNewPrivileges"] = json!(true);
     let f = t.run_checker();
-    let bounding = cap_mask(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"]);
+    let bounding = cap_mask(&[
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETUID",
+    ]);
     assert_eq!(f.caps("CapBnd"), bounding);
     assert_eq!(f.caps("CapInh"), cap_mask(&["CAP_NET_BIND_SERVICE"]));
     assert_eq!(f.caps("CapAmb"), cap_mask(&["CAP_NET_BIND_SERVICE"]));
@@ -82,7 +87,12 @@ fn process_capabilities_five_sets_non_root() {
     let ambient = cap_mask(&["CAP_NET_BIND_SERVICE"]);
     assert_eq!(
         f.caps("CapBnd"),
-        cap_mask(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"])
+        cap_mask(&[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SETUID"
+        ])
     );
     assert_eq!(f.caps("CapInh"), ambient);
     assert_eq!(f.caps("CapAmb"), ambient);
@@ -93,7 +103,9 @@ fn process_capabilities_five_sets_non_root() {
 
 #[test]
 fn process_capabilities_unknown_name_is_error() {
-    berth_conformance::known_runc_gap!("runc 1.1.5 warns about unknown capabilities and ignores them");
+    berth_conformance::known_runc_gap!(
+        "runc 1.1.5 warns about unknown capabilities and ignores them"
+    );
     let mut t = Test::new("process_capabilities_unknown_name_is_error");
     t.config["process"]["capabilities"]["bounding"] = json!(["CAP_KILL", "CAP_BERTH_BOGUS"]);
     let id = t.id.clone();
@@ -121,7 +133,8 @@ fn process_rlimits() {
 /// raising it must fail at create.
 fn raise_nofile(name: &str) -> (Test, berth_conformance::Outcome) {
     let mut t = Test::new(name);
-    t.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1_000_000_000u64}]);
+    t.config["process"]["rlimits"] =
+        json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1_000_000_000u64}]);
     let id = t.id.clone();
     let out = t.create_id(&id, &[]);
     (t, out)
@@ -178,7 +191,11 @@ fn process_apparmor_profile_without_apparmor_fails() {
     let id = t.id.clone();
     let out = t.create_id(&id, &[]);
     out.assert_failed();
-    assert!(out.stderr.to_lowercase().contains("apparmor"), "{}", out.describe());
+    assert!(
+        out.stderr.to_lowercase().contains("apparmor"),
+        "{}",
+        out.describe()
+    );
     t.assert_nothing_left(&id);
 }
 
@@ -189,7 +206,11 @@ fn process_selinux_label_without_selinux_fails() {
     let id = t.id.clone();
     let out = t.create_id(&id, &[]);
     out.assert_failed();
-    assert!(out.stderr.to_lowercase().contains("selinux"), "{}", out.describe());
+    assert!(
+        out.stderr.to_lowercase().contains("selinux"),
+        "{}",
+        out.describe()
+    );
     t.assert_nothing_left(&id);
 }
 
@@ -214,7 +235,11 @@ fn process_preserve_fds() {
     t.start(&id).assert_ok();
     t.wait_stopped(&id);
     let fds = t.facts(&id).fds();
-    assert_eq!(fds.iter().map(|(fd, _)| *fd).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4], "{fds:?}");
+    assert_eq!(
+        fds.iter().map(|(fd, _)| *fd).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4],
+        "{fds:?}"
+    );
     assert!(fds[3].1.contains("preserved-a"), "{fds:?}");
     assert!(fds[4].1.contains("preserved-b"), "{fds:?}");
     t.delete(&id).assert_ok();
@@ -244,8 +269,15 @@ fn process_listen_fds_passed_on() {
     assert_eq!(f.env_var("LISTEN_FDS").as_deref(), Some("2"));
     assert_eq!(f.env_var("LISTEN_PID").as_deref(), Some("1"));
     let fds = f.fds();
-    assert_eq!(fds.iter().map(|(fd, _)| *fd).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4], "{fds:?}");
-    assert!(fds[3].1.contains("listen-a") && fds[4].1.contains("listen-b"), "{fds:?}");
+    assert_eq!(
+        fds.iter().map(|(fd, _)| *fd).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4],
+        "{fds:?}"
+    );
+    assert!(
+        fds[3].1.contains("listen-a") && fds[4].1.contains("listen-b"),
+        "{fds:?}"
+    );
     t.delete(&id).assert_ok();
 }
 
@@ -258,11 +290,18 @@ fn process_terminal_console_socket() {
     let sock = ConsoleSocket::bind(&t.dir().join("console.sock"));
     let sock_path = sock.path().display().to_string();
     let receiver = std::thread::spawn(move || sock.receive_master(Duration::from_secs(30)));
-    t.create_id(&id, &["--console-socket", &sock_path]).assert_ok();
+    t.create_id(&id, &["--console-socket", &sock_path])
+        .assert_ok();
     let mut master = receiver.join().expect("console socket receiver");
-    let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&master)))
-        .unwrap();
-    assert!(link.to_string_lossy().contains("ptmx"), "received fd is not a pty master: {link:?}");
+    let link = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&master)
+    ))
+    .unwrap();
+    assert!(
+        link.to_string_lossy().contains("ptmx"),
+        "received fd is not a pty master: {link:?}"
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -278,11 +317,17 @@ fn process_terminal_console_socket() {
     });
     t.start(&id).assert_ok();
     t.wait_stopped(&id);
-    let out = rx.recv_timeout(Duration::from_secs(30)).expect("pty output");
+    let out = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("pty output");
     let f = berth_conformance::Facts::parse(&String::from_utf8_lossy(&out));
     assert_eq!(f.get("tty"), &json!([true, true, true]));
     assert_eq!(f.stat("/dev/console")["type"], "char");
-    assert_eq!(t.output(&id), "", "with a terminal nothing goes to the caller's stdout");
+    assert_eq!(
+        t.output(&id),
+        "",
+        "with a terminal nothing goes to the caller's stdout"
+    );
     t.delete(&id).assert_ok();
     t.assert_nothing_left(&id);
 }

@@ -44,7 +44,10 @@ fn rootfs_writable_root() {
     let f = t.run_checker();
     assert_eq!(f.get("write")["/tmp/probe=written"], true);
     let host_file = t.bundle.join("rootfs/tmp/probe");
-    assert_eq!(std::fs::read_to_string(host_file).expect("probe on host"), "written");
+    assert_eq!(
+        std::fs::read_to_string(host_file).expect("probe on host"),
+        "written"
+    );
 }
 
 #[test]
@@ -70,10 +73,22 @@ fn mount_bind_ro_and_rw() {
     std::fs::write(data.join("hello"), "hi").unwrap();
     let src = data.display().to_string();
     spec::add_mount(&mut t.config, "/mnt/ro", "bind", &src, &["bind", "ro"]);
-    spec::add_mount(&mut t.config, "/mnt/rw", "bind", &src, &["rbind", "rw", "nosuid", "nodev", "noexec"]);
+    spec::add_mount(
+        &mut t.config,
+        "/mnt/rw",
+        "bind",
+        &src,
+        &["rbind", "rw", "nosuid", "nodev", "noexec"],
+    );
     t.checker(&[
-        "--file", "/mnt/ro/hello", "--access", "/mnt/ro", "--access", "/mnt/rw",
-        "--write", "/mnt/rw/from-container=yes",
+        "--file",
+        "/mnt/ro/hello",
+        "--access",
+        "/mnt/ro",
+        "--access",
+        "/mnt/rw",
+        "--write",
+        "/mnt/rw/from-container=yes",
     ]);
     let f = t.run_checker();
     assert_eq!(f.file("/mnt/ro/hello").as_deref(), Some("hi"));
@@ -81,8 +96,14 @@ fn mount_bind_ro_and_rw() {
     assert!(f.writable("/mnt/rw"));
     assert!(f.mount_at("/mnt/ro").expect("ro bind").has("ro"));
     let rw = f.mount_at("/mnt/rw").expect("rw bind");
-    assert!(rw.has("rw") && rw.has("nosuid") && rw.has("nodev") && rw.has("noexec"), "{rw:?}");
-    assert_eq!(std::fs::read_to_string(data.join("from-container")).unwrap(), "yes");
+    assert!(
+        rw.has("rw") && rw.has("nosuid") && rw.has("nodev") && rw.has("noexec"),
+        "{rw:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("from-container")).unwrap(),
+        "yes"
+    );
 }
 
 #[test]
@@ -95,8 +116,13 @@ fn mount_rbind_carries_submounts() {
     spec::add_mount(&mut t.config, "/mnt/rbind", "bind", &src, &["rbind"]);
     spec::add_mount(&mut t.config, "/mnt/bind", "bind", &src, &["bind"]);
     let f = t.run_checker();
-    assert!(f.mount_at("/mnt/rbind/sub").is_some_and(|m| m.fstype == "tmpfs"));
-    assert!(f.mount_at("/mnt/bind/sub").is_none(), "plain bind must not carry submounts");
+    assert!(f
+        .mount_at("/mnt/rbind/sub")
+        .is_some_and(|m| m.fstype == "tmpfs"));
+    assert!(
+        f.mount_at("/mnt/bind/sub").is_none(),
+        "plain bind must not carry submounts"
+    );
 }
 
 #[test]
@@ -131,12 +157,17 @@ fn mount_special_filesystems() {
         ("/dev/shm", "tmpfs"),
         ("/dev/mqueue", "mqueue"),
     ] {
-        let m = f.mount_at(at).unwrap_or_else(|| panic!("nothing mounted at {at}"));
+        let m = f
+            .mount_at(at)
+            .unwrap_or_else(|| panic!("nothing mounted at {at}"));
         assert_eq!(m.fstype, fstype, "{at}");
     }
     assert!(f.mount_at("/sys").unwrap().has("ro"));
     let pts = f.mount_at("/dev/pts").unwrap();
-    assert!(pts.has("ptmxmode=666") || pts.has("ptmxmode=0666"), "{pts:?}");
+    assert!(
+        pts.has("ptmxmode=666") || pts.has("ptmxmode=0666"),
+        "{pts:?}"
+    );
     assert!(f.mount_at("/dev/shm").unwrap().has("size=65536k"));
 }
 
@@ -151,20 +182,34 @@ fn mount_cgroup_filesystem() {
         .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup"))
         .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
         .collect();
-    assert!(!cgroup_mounts.is_empty(), "no cgroup filesystem under /sys/fs/cgroup");
+    assert!(
+        !cgroup_mounts.is_empty(),
+        "no cgroup filesystem under /sys/fs/cgroup"
+    );
     for m in &cgroup_mounts {
         assert!(m.has("ro"), "cgroup mount asked ro: {m:?}");
     }
     let listing = f.ls("/sys/fs/cgroup").expect("list /sys/fs/cgroup");
-    assert!(listing.iter().any(|n| n == "memory" || n == "cgroup.procs"), "{listing:?}");
+    assert!(
+        listing.iter().any(|n| n == "memory" || n == "cgroup.procs"),
+        "{listing:?}"
+    );
 }
 
 #[test]
 fn mount_destination_created_inside_rootfs() {
     let mut t = Test::new("mount_destination_created_inside_rootfs");
-    spec::add_mount(&mut t.config, "/new/deep/dir", "tmpfs", "tmpfs", &["size=1m"]);
+    spec::add_mount(
+        &mut t.config,
+        "/new/deep/dir",
+        "tmpfs",
+        "tmpfs",
+        &["size=1m"],
+    );
     let f = t.run_checker();
-    assert!(f.mount_at("/new/deep/dir").is_some_and(|m| m.fstype == "tmpfs"));
+    assert!(f
+        .mount_at("/new/deep/dir")
+        .is_some_and(|m| m.fstype == "tmpfs"));
     assert!(t.bundle.join("rootfs/new/deep/dir").is_dir());
 }
 
@@ -175,12 +220,21 @@ fn mount_destination_symlink_stays_in_rootfs() {
     std::os::unix::fs::symlink(&outside, t.bundle.join("rootfs/escape")).unwrap();
     std::os::unix::fs::symlink("../../../../../../..", t.bundle.join("rootfs/up")).unwrap();
     spec::add_mount(&mut t.config, "/escape/x", "tmpfs", "tmpfs", &["size=1m"]);
-    spec::add_mount(&mut t.config, &format!("/up{}/y", outside.display()), "tmpfs", "tmpfs", &["size=1m"]);
+    spec::add_mount(
+        &mut t.config,
+        &format!("/up{}/y", outside.display()),
+        "tmpfs",
+        "tmpfs",
+        &["size=1m"],
+    );
     let id = t.id.clone();
     t.write_config(&id);
     let out = t.create_raw(&id, &[]);
     let entries: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().collect();
-    assert!(entries.is_empty(), "a mount destination escaped the rootfs via a symlink: {entries:?}");
+    assert!(
+        entries.is_empty(),
+        "a mount destination escaped the rootfs via a symlink: {entries:?}"
+    );
     if out.success() {
         t.call(&["delete", "--force", &id]).assert_ok();
     }
@@ -196,7 +250,10 @@ fn mount_destination_dotdot_stays_in_rootfs() {
     let id = t.id.clone();
     let out = t.create_id(&id, &[]);
     let entries: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().collect();
-    assert!(entries.is_empty(), "a '..' mount destination escaped the rootfs: {entries:?}");
+    assert!(
+        entries.is_empty(),
+        "a '..' mount destination escaped the rootfs: {entries:?}"
+    );
     if out.success() {
         t.call(&["delete", "--force", &id]).assert_ok();
     }
@@ -218,7 +275,15 @@ fn rootfs_default_devices() {
     for (path, _, _) in devices {
         args.extend(["--stat", path]);
     }
-    for path in ["/dev/ptmx", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/pts", "/dev/shm"] {
+    for path in [
+        "/dev/ptmx",
+        "/dev/fd",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/pts",
+        "/dev/shm",
+    ] {
         args.extend(["--stat", path]);
     }
     t.checker(&args);
@@ -226,12 +291,18 @@ fn rootfs_default_devices() {
     for (path, major, minor) in devices {
         let st = f.stat(path);
         assert_eq!(st["type"], "char", "{path}: {st}");
-        assert_eq!((st["major"].as_i64(), st["minor"].as_i64()), (Some(major), Some(minor)), "{path}");
+        assert_eq!(
+            (st["major"].as_i64(), st["minor"].as_i64()),
+            (Some(major), Some(minor)),
+            "{path}"
+        );
         assert_eq!(st["mode"], 0o666, "{path} mode: {st}");
     }
     let ptmx = f.stat("/dev/ptmx");
     assert!(
-        ptmx["target"] == "pts/ptmx" || ptmx["target"] == "/dev/pts/ptmx" || (ptmx["type"] == "char" && ptmx["major"] == 5 && ptmx["minor"] == 2),
+        ptmx["target"] == "pts/ptmx"
+            || ptmx["target"] == "/dev/pts/ptmx"
+            || (ptmx["type"] == "char" && ptmx["major"] == 5 && ptmx["minor"] == 2),
         "/dev/ptmx: {ptmx}"
     );
     for (link, target) in [
@@ -257,42 +328,89 @@ fn rootfs_linux_devices() {
     let f = t.run_checker();
     let st = f.stat("/dev/berth-null");
     assert_eq!(st["type"], "char", "{st}");
-    assert_eq!((st["major"].as_i64(), st["minor"].as_i64()), (Some(1), Some(3)));
+    assert_eq!(
+        (st["major"].as_i64(), st["minor"].as_i64()),
+        (Some(1), Some(3))
+    );
     assert_eq!(st["mode"], 0o640);
     assert_eq!(st["gid"], 5);
     let st = f.stat("/dev/sub/berth-zero");
-    assert_eq!((st["major"].as_i64(), st["minor"].as_i64()), (Some(1), Some(5)), "{st}");
+    assert_eq!(
+        (st["major"].as_i64(), st["minor"].as_i64()),
+        (Some(1), Some(5)),
+        "{st}"
+    );
     assert_eq!(st["mode"], 0o600);
 }
 
 #[test]
 fn rootfs_masked_paths() {
     let mut t = Test::new("rootfs_masked_paths");
-    t.config["linux"]["maskedPaths"] = json!(["/proc/keys", "/sys/firmware", "/proc/kcore", "/proc/berth-does-not-exist"]);
-    t.checker(&["--file", "/proc/keys", "--ls", "/sys/firmware", "--stat", "/proc/keys"]);
+    t.config["linux"]["maskedPaths"] = json!([
+        "/proc/keys",
+        "/sys/firmware",
+        "/proc/kcore",
+        "/proc/berth-does-not-exist"
+    ]);
+    t.checker(&[
+        "--file",
+        "/proc/keys",
+        "--ls",
+        "/sys/firmware",
+        "--stat",
+        "/proc/keys",
+    ]);
     let f = t.run_checker();
-    assert_eq!(f.file("/proc/keys").as_deref(), Some(""), "masked file reads empty");
+    assert_eq!(
+        f.file("/proc/keys").as_deref(),
+        Some(""),
+        "masked file reads empty"
+    );
     assert_eq!(f.ls("/sys/firmware"), Some(vec![]), "masked dir is empty");
-    assert_eq!(f.stat("/proc/keys")["type"], "char", "masked file is /dev/null");
+    assert_eq!(
+        f.stat("/proc/keys")["type"],
+        "char",
+        "masked file is /dev/null"
+    );
 }
 
 #[test]
 fn rootfs_readonly_paths() {
     let mut t = Test::new("rootfs_readonly_paths");
-    t.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/proc/sysrq-trigger", "/proc/berth-does-not-exist"]);
-    t.checker(&["--access", "/proc/sys/kernel/hostname", "--access", "/proc/sysrq-trigger"]);
+    t.config["linux"]["readonlyPaths"] = json!([
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/berth-does-not-exist"
+    ]);
+    t.checker(&[
+        "--access",
+        "/proc/sys/kernel/hostname",
+        "--access",
+        "/proc/sysrq-trigger",
+    ]);
     let f = t.run_checker();
     assert!(f.readable("/proc/sys/kernel/hostname"));
-    assert!(!f.writable("/proc/sys/kernel/hostname"), "/proc/sys is read-only");
+    assert!(
+        !f.writable("/proc/sys/kernel/hostname"),
+        "/proc/sys is read-only"
+    );
     assert!(!f.writable("/proc/sysrq-trigger"));
-    assert!(f.mount_at("/proc/sys").expect("/proc/sys remounted").has("ro"));
+    assert!(f
+        .mount_at("/proc/sys")
+        .expect("/proc/sys remounted")
+        .has("ro"));
 }
 
 #[test]
 fn rootfs_sysctl() {
     let mut t = Test::new("rootfs_sysctl");
     t.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345"});
-    t.checker(&["--sysctl", "net.ipv4.ip_forward", "--sysctl", "kernel.msgmax"]);
+    t.checker(&[
+        "--sysctl",
+        "net.ipv4.ip_forward",
+        "--sysctl",
+        "kernel.msgmax",
+    ]);
     let f = t.run_checker();
     assert_eq!(f.sysctl("net.ipv4.ip_forward").as_deref(), Some("1"));
     assert_eq!(f.sysctl("kernel.msgmax").as_deref(), Some("12345"));

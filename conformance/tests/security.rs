@@ -10,7 +10,10 @@ fn check_init_fds(t: &Test, want_low: &[i32], strict: bool) {
     let pid = t.pid(&t.id);
     let fds = host::fds_of(pid);
     for (fd, target, is_dir) in &fds {
-        assert!(!is_dir, "init holds a directory fd {fd} -> {target}: {fds:?}");
+        assert!(
+            !is_dir,
+            "init holds a directory fd {fd} -> {target}: {fds:?}"
+        );
     }
     let numbers: Vec<i32> = fds.iter().map(|(fd, _, _)| *fd).collect();
     assert!(
@@ -52,7 +55,11 @@ fn security_init_fds_after_create_with_preserved_fds() {
     pass_fds(&mut cmd, &[a]);
     t.run_create_command(&id, cmd).assert_ok();
     // runc init (Go) also holds an epoll fd and a pipe pair: strict only for berth.
-    check_init_fds(&t, &[0, 1, 2, 3], berth_conformance::runtime_name() != "runc");
+    check_init_fds(
+        &t,
+        &[0, 1, 2, 3],
+        berth_conformance::runtime_name() != "runc",
+    );
     t.call(&["delete", "--force", &id]).assert_ok();
 }
 
@@ -63,8 +70,14 @@ fn security_runtime_state_invisible_inside() {
     let bundle = t.bundle.display().to_string();
     t.checker(&["--access", &root, "--access", &bundle]);
     let f = t.run_checker();
-    assert!(!f.exists(&root), "the runtime's --root is visible in the container");
-    assert!(!f.exists(&bundle), "the bundle path is visible in the container");
+    assert!(
+        !f.exists(&root),
+        "the runtime's --root is visible in the container"
+    );
+    assert!(
+        !f.exists(&bundle),
+        "the bundle path is visible in the container"
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@ pub fn process_facts() -> Vec<(String, Json)> {
     let mut put = |k: &str, v: Json| f.push((k.to_string(), v));
     put("argv", Json::Arr(std::env::args().map(s).collect()));
     put("pid", Json::Int(std::process::id().into()));
-    put("ppid", Json::Int(std::os::unix::process::parent_id().into()));
+    put(
+        "ppid",
+        Json::Int(std::os::unix::process::parent_id().into()),
+    );
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let ids = |key: &str| -> Json {
         Json::Arr(
@@ -48,7 +51,11 @@ pub fn process_facts() -> Vec<(String, Json)> {
     );
     put(
         "env",
-        Json::Arr(std::env::vars_os().map(|(k, v)| s(format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))).collect()),
+        Json::Arr(
+            std::env::vars_os()
+                .map(|(k, v)| s(format!("{}={}", k.to_string_lossy(), v.to_string_lossy())))
+                .collect(),
+        ),
     );
     put("hostname", read_trimmed("/proc/sys/kernel/hostname"));
     put("domainname", read_trimmed("/proc/sys/kernel/domainname"));
@@ -56,7 +63,10 @@ pub fn process_facts() -> Vec<(String, Json)> {
     put("uid_map", read_raw("/proc/self/uid_map"));
     put("gid_map", read_raw("/proc/self/gid_map"));
     put("fds", fds());
-    put("tty", Json::Arr((0..3).map(|fd| Json::Bool(is_tty(fd))).collect()));
+    put(
+        "tty",
+        Json::Arr((0..3).map(|fd| Json::Bool(is_tty(fd))).collect()),
+    );
     put("mountinfo", lines("/proc/self/mountinfo"));
     put("cgroup", lines("/proc/self/cgroup"));
     put("ns", namespaces());
@@ -217,7 +227,11 @@ pub fn access(path: &str) -> Json {
     let is_dir = fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
     let (readable, writable) = if is_dir {
         let readable = fs::read_dir(path).is_ok();
-        let probe = format!("{}/.berth-check-{}", path.trim_end_matches('/'), std::process::id());
+        let probe = format!(
+            "{}/.berth-check-{}",
+            path.trim_end_matches('/'),
+            std::process::id()
+        );
         let writable = match fs::File::create(&probe) {
             Ok(_) => {
                 let _ = fs::remove_file(&probe);

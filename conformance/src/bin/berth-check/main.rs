@@ -105,7 +105,10 @@ fn trap() -> ! {
             if sig < 0 {
                 continue;
             }
-            emit(&Json::Obj(vec![("signal".to_string(), Json::Int(sig.into()))]));
+            emit(&Json::Obj(vec![(
+                "signal".to_string(),
+                Json::Int(sig.into()),
+            )]));
             if sig == libc::SIGTERM || sig == libc::SIGINT {
                 std::process::exit(0);
             }
