@@ -1,0 +1,188 @@
+//! Namespaces (config-linux.md "Namespaces"): each new namespace is private, joined ones
+//! are shared, mappings apply, and a type listed twice is an error.
+
+use berth_conformance::{host, json, spec, Test};
+
+#[test]
+fn namespace_pid_init_is_pid_1() {
+    let t = Test::new("namespace_pid_init_is_pid_1");
+    let f = t.run_checker();
+    assert_eq!(f.pid(), 1);
+    assert_ne!(f.ns("pid"), host::ns_link("pid"));
+}
+
+#[test]
+fn namespace_uts_hostname() {
+    let mut t = Test::new("namespace_uts_hostname");
+    t.config["hostname"] = json!("box-1");
+    let f = t.run_checker();
+    assert_eq!(f.str("hostname"), "box-1");
+    assert_ne!(f.ns("uts"), host::ns_link("uts"));
+}
+
+#[test]
+fn namespace_uts_domainname() {
+    berth_conformance::known_runc_gap!("runc 1.1.5 ignores `domainname` (added in runc 1.2)");
+    let mut t = Test::new("namespace_uts_domainname");
+    t.config["domainname"] = json!("example.test");
+    let f = t.run_checker();
+    assert_eq!(f.str("domainname"), "example.test");
+}
+
+#[test]
+fn namespace_uts_hostname_without_uts_namespace_fails() {
+    let mut t = Test::new("namespace_uts_hostname_without_uts_namespace_fails");
+    spec::remove_namespace(&mut t.config, "uts");
+    t.config["hostname"] = json!("box-1");
+    let id = t.id.clone();
+    let out = t.create_id(&id, &[]);
+    out.assert_failed();
+    assert!(
+        out.stderr
+            .contains("unable to set hostname without a private UTS namespace"),
+        "{}",
+        out.describe()
+    );
+    t.assert_nothing_left(&id);
+}
+
+#[test]
+fn namespace_ipc_private() {
+    let t = Test::new("namespace_ipc_private");
+    let f = t.run_checker();
+    assert_ne!(f.ns("ipc"), host::ns_link("ipc"));
+}
+
+#[test]
+fn namespace_net_only_loopback() {
+    let mut t = Test::new("namespace_net_only_loopback");
+    t.checker(&["--ls", "/sys/class/net", "--file", "/proc/net/dev"]);
+    let f = t.run_checker();
+    assert_ne!(f.ns("net"), host::ns_link("net"));
+    assert_eq!(f.ls("/sys/class/net"), Some(vec!["lo".to_string()]));
+    let dev = f.file("/proc/net/dev").expect("/proc/net/dev readable");
+    let ifaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(ifaces, vec!["lo"]);
+}
+
+#[test]
+fn namespace_mount_private() {
+    let t = Test::new("namespace_mount_private");
+    let f = t.run_checker();
+    assert_ne!(f.ns("mnt"), host::ns_link("mnt"));
+    assert!(f.mount_at("/proc").is_some_and(|m| m.fstype == "proc"));
+}
+
+#[test]
+fn namespace_cgroup_private_root() {
+    let mut t = Test::new("namespace_cgroup_private_root");
+    spec::set_namespace(&mut t.config, "cgroup", None);
+    let f = t.run_checker();
+    assert_ne!(f.ns("cgroup"), host::ns_link("cgroup"));
+    for line in f.strings("cgroup") {
+        let path = line.splitn(3, ':').nth(2).unwrap_or_default();
+        assert_eq!(
+            path, "/",
+            "cgroup namespace root is the container's cgroup: {line}"
+        );
+    }
+}
+
+#[test]
+fn namespace_shared_when_not_listed() {
+    let mut t = Test::new("namespace_shared_when_not_listed");
+    spec::remove_namespace(&mut t.config, "network");
+    spec::remove_namespace(&mut t.config, "ipc");
+    let f = t.run_checker();
+    assert_eq!(f.ns("net"), host::ns_link("net"));
+    assert_eq!(f.ns("ipc"), host::ns_link("ipc"));
+}
+
+#[test]
+fn namespace_user_with_mappings() {
+    let mut t = Test::new("namespace_user_with_mappings");
+    spec::set_namespace(&mut t.config, "user", None);
+    t.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    t.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    spec::remove_mount(&mut t.config, "/sys/fs/cgroup");
+    spec::remove_mount(&mut t.config, "/sys");
+    let f = t.run_checker();
+    assert_ne!(f.ns("user"), host::ns_link("user"));
+    assert_eq!(f.uid(), 0);
+    assert_eq!(f.gid(), 0);
+    let uid_map: Vec<String> = f
+        .str("uid_map")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(uid_map, vec!["0", "100000", "65536"]);
+    let gid_map: Vec<String> = f
+        .str("gid_map")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(gid_map, vec!["0", "100000", "65536"]);
+}
+
+#[test]
+fn namespace_join_by_path() {
+    let mut t = Test::new("namespace_join_by_path");
+    t.checker(&["--sleep"]);
+    t.config["hostname"] = json!("owner-of-uts");
+    let owner = t.other_id("owner");
+    t.create_id(&owner, &[]).assert_ok();
+    t.start(&owner).assert_ok();
+    let owner_facts = t.facts(&owner);
+    let owner_pid = t.pid(&owner);
+
+    t.checker(&[]);
+    t.config
+        .as_object_mut()
+        .expect("config object")
+        .remove("hostname");
+    for kind in ["uts", "ipc", "network"] {
+        let file = if kind == "network" { "net" } else { kind };
+        spec::set_namespace(
+            &mut t.config,
+            kind,
+            Some(&format!("/proc/{owner_pid}/ns/{file}")),
+        );
+    }
+    let f = t.run_checker();
+    assert_eq!(f.str("hostname"), "owner-of-uts");
+    for kind in ["uts", "ipc", "net"] {
+        assert_eq!(f.ns(kind), owner_facts.ns(kind), "{kind} namespace joined");
+    }
+    assert_ne!(
+        f.ns("pid"),
+        owner_facts.ns("pid"),
+        "pid namespace still new"
+    );
+    t.call(&["delete", "--force", &owner]).assert_ok();
+    t.assert_nothing_left(&owner);
+}
+
+#[test]
+fn namespace_duplicate_type_is_error() {
+    let mut t = Test::new("namespace_duplicate_type_is_error");
+    spec::namespaces(&mut t.config).push(json!({"type": "uts"}));
+    let id = t.id.clone();
+    let out = t.create_id(&id, &[]);
+    out.assert_failed();
+    assert!(!out.stderr.trim().is_empty(), "no error message");
+    t.assert_nothing_left(&id);
+}
+
+#[test]
+fn namespace_time_new() {
+    berth_conformance::known_runc_gap!("runc 1.1.5 does not know the time namespace");
+    let mut t = Test::new("namespace_time_new");
+    spec::set_namespace(&mut t.config, "time", None);
+    let f = t.run_checker();
+    assert_ne!(f.ns("time"), host::ns_link("time"));
+}
