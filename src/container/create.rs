@@ -229,6 +229,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
+        listen_fds: socket_activation_fds(),
         id: &opts.id,
         wants_hooks: runtime_hooks + container_hooks > 0,
     };
@@ -291,6 +292,20 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         state: st,
         console_relay: relay_end,
     })
+}
+
+/// The number of fds systemd-style socket activation handed to this berth process
+/// (LISTEN_PID is our pid); they are passed on to the container, as runc does.
+fn socket_activation_fds() -> i32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok());
+    if ours != Some(std::process::id()) {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(0)
 }
 
 fn init_failure(e: SyncError, pid: i32) -> Error {

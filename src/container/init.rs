@@ -29,6 +29,8 @@ pub struct InitContext<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
+    /// Socket-activation fds (LISTEN_FDS addressed to berth), passed before preserved ones.
+    pub listen_fds: i32,
     pub id: &'a str,
     /// Any prestart/createRuntime/createContainer/startContainer hook is configured.
     pub wants_hooks: bool,
@@ -53,6 +55,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
+    set_title(ctx.id);
     if nix::unistd::getppid().as_raw() != parent_pid && !ctx.plan.new_pid {
         return Err(Error::Other("parent exited during create".into()));
     }
@@ -163,15 +166,25 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         let path = crate::process::env_value(&env, "PATH").unwrap_or(crate::process::DEFAULT_PATH);
         crate::process::lookup_path(prog, path)?;
     }
-    crate::process::prepare_fds(ctx.preserve_fds, &[ctx.fifo, ctx.sync.raw_fd()], &mut env)?;
+    crate::process::prepare_fds(
+        ctx.listen_fds + ctx.preserve_fds,
+        &[ctx.fifo, ctx.sync.raw_fd()],
+        &mut env,
+    )?;
+    if ctx.listen_fds > 0 {
+        // Socket activation passed on, as runc does: the container's pid 1 owns the fds.
+        crate::process::set_env(&mut env, "LISTEN_FDS", &ctx.listen_fds.to_string());
+        crate::process::set_env(&mut env, "LISTEN_PID", "1");
+    }
+    // The parent exits as soon as it reads Ready: stop dying with it first. Should it die
+    // before reading, the send below fails and this init exits.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     ctx.sync
         .send(&Msg::Ready)
         .map_err(|e| Error::Other(e.to_string()))?;
     // SAFETY: closing our end of the sync channel; the parent is done with it.
     unsafe { libc::close(ctx.sync.raw_fd()) };
-    // From here on the parent may exit: don't die with it.
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
 
     crate::process::apply_lsm(process)?;
     wait_for_start(ctx.fifo)?;
@@ -184,6 +197,36 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     eprintln!("berth: {err}");
     // SAFETY: exit without running inherited atexit handlers.
     unsafe { libc::_exit(127) }
+}
+
+/// Shows the waiting init as `berth init <id>` in ps and /proc/<pid>/cmdline (comm
+/// "berth:[init]"), instead of the `berth create …` command line it was cloned from.
+fn set_title(id: &str) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth:[init]".as_ptr(), 0, 0, 0) };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return };
+    // Fields after the command name start at field 3; arg_start/arg_end are fields 48 and 49.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        fields.get(45).and_then(|f| f.parse::<usize>().ok()),
+        fields.get(46).and_then(|f| f.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end <= start + 1 {
+        return;
+    }
+    let title = format!("berth init {id}");
+    let len = end - start;
+    // SAFETY: [arg_start, arg_end) is this process's own argument area, mapped writable
+    // on its stack by the kernel at exec; we write only inside it and end with NULs.
+    unsafe {
+        let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
+        area.fill(0);
+        let n = title.len().min(len - 1);
+        area[..n].copy_from_slice(&title.as_bytes()[..n]);
+    }
 }
 
 /// Clears the signal mask and restores default dispositions (Rust ignores SIGPIPE, and
