@@ -25,6 +25,9 @@ pub mod resolve;
 pub mod sys;
 pub mod validate;
 
+#[cfg(test)]
+mod root_tests;
+
 use oci_spec::runtime::Spec;
 use std::path::{Path, PathBuf};
 
