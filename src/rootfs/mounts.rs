@@ -300,8 +300,11 @@ pub fn bind_mount(
         .map_err(RootfsError::mount(name, dest, "bind"))?;
     if p.needs_remount() {
         let top = reopen(ctx, dest, name)?;
-        sys::remount_bind(&fd_path(top.as_fd()), p.flags & REMOUNT_FLAGS)
-            .map_err(RootfsError::mount(name, dest, "remount"))?;
+        let target = fd_path(top.as_fd());
+        let current =
+            sys::current_mount_flags(&target).map_err(RootfsError::mount(name, dest, "statvfs"))?;
+        let flags = sys::merged_bind_flags(current, p.flags & REMOUNT_FLAGS, p.cleared);
+        sys::remount_bind(&target, flags).map_err(RootfsError::mount(name, dest, "remount"))?;
     }
     after_mount(ctx, dest, p, name)
 }

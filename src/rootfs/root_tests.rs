@@ -187,6 +187,8 @@ fn full_setup_inside_container() {
              "options": ["rbind", "ro", "nosuid"]},
             {"destination": "/etc/hello", "type": "bind", "source": host.join("hello"),
              "options": ["bind", "rw"]},
+            {"destination": "/keep", "type": "bind", "source": host.join("sub"),
+             "options": ["bind", "ro"]},
             {"destination": "/rec", "type": "bind", "source": host,
              "options": ["rbind", "rro", "rprivate"]}
         ],
@@ -212,7 +214,7 @@ fn full_setup_inside_container() {
             Some("tmpfs"),
             &host_sub,
             Some("tmpfs"),
-            nix::mount::MsFlags::empty(),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
             None::<&str>,
         ) {
             return vec![format!("submount: {e}")];
@@ -275,6 +277,14 @@ fn full_setup_inside_container() {
         c.check(
             "rro reaches submount",
             write_fails_with("/rec/sub/g", libc::EROFS),
+        );
+        c.check(
+            "ro bind keeps the source's nosuid,nodev",
+            nix::sys::statvfs::statvfs("/keep").is_ok_and(|v| {
+                use nix::sys::statvfs::FsFlags;
+                v.flags()
+                    .contains(FsFlags::ST_NOSUID | FsFlags::ST_NODEV | FsFlags::ST_RDONLY)
+            }),
         );
         c.check("file bind rw", std::fs::write("/etc/hello", "hi").is_ok());
         c.check("readonly root", write_fails_with("/newfile", libc::EROFS));
