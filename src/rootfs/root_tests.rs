@@ -181,6 +181,8 @@ fn full_setup_inside_container() {
              "options": ["nosuid", "noexec", "nodev", "ro"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+            {"destination": "/var", "type": "tmpfs", "source": "tmpfs",
+             "options": ["tmpcopyup", "mode=755"]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
              "options": ["nosuid", "noexec", "nodev"]},
             {"destination": "/data", "type": "bind", "source": "host",
@@ -206,6 +208,8 @@ fn full_setup_inside_container() {
         bundle: b.dir.clone(),
         ..Default::default()
     };
+    std::fs::create_dir_all(rootfs.join("var/lib")).unwrap();
+    std::fs::write(rootfs.join("var/lib/state"), "image").unwrap();
     let host_sub = b.dir.join("host/sub");
     let result = in_child(|| {
         let mut c = Checks::default();
@@ -320,6 +324,11 @@ fn full_setup_inside_container() {
         c.check(
             "cgroup tmpfs read-only",
             std::fs::create_dir("/sys/fs/cgroup/new").is_err(),
+        );
+        c.check("/var is tmpfs", is_fs("/var", TMPFS_MAGIC));
+        c.check(
+            "tmpcopyup copied the image's /var",
+            std::fs::read_to_string("/var/lib/state").is_ok_and(|t| t == "image"),
         );
         c.check("mqueue mounted", is_fs("/dev/mqueue", MQUEUE_MAGIC));
         let out = std::process::Command::new("/bin/busybox")
