@@ -66,6 +66,24 @@ fn is_root() -> bool {
 /// Runs `body` in a forked child with private mount, UTS and IPC namespaces. The child's
 /// list of failed checks (or its error) comes back as the Err text.
 fn in_child(body: impl FnOnce() -> Vec<String>) -> Result<(), String> {
+    in_child_with(false, body)
+}
+
+/// Enters a new user namespace mapping only root to root (all a process may map alone).
+fn enter_user_namespace() -> Result<(), String> {
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("unshare user: {e}"))?;
+    for (file, text) in [
+        ("/proc/self/setgroups", "deny"),
+        ("/proc/self/uid_map", "0 0 1"),
+        ("/proc/self/gid_map", "0 0 1"),
+    ] {
+        std::fs::write(file, text).map_err(|e| format!("{file}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// [`in_child`], first entering a new user namespace when `userns`.
+fn in_child_with(userns: bool, body: impl FnOnce() -> Vec<String>) -> Result<(), String> {
     let (rd, wr) = pipe().unwrap();
     // SAFETY: the child only runs the test body and then _exit()s; glibc keeps malloc usable
     // after fork, and nothing else in the child depends on the parent's other threads.
@@ -73,6 +91,9 @@ fn in_child(body: impl FnOnce() -> Vec<String>) -> Result<(), String> {
         ForkResult::Child => {
             drop(rd);
             let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if userns {
+                    enter_user_namespace()?;
+                }
                 unshare(
                     CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC,
                 )
@@ -510,6 +531,55 @@ fn user_namespace_mode_binds_host_devices_and_sys() {
             "/sys read-only",
             write_fails_with("/sys/kernel/uevent_helper", libc::EROFS),
         );
+        c.0
+    });
+    assert_eq!(result, Ok(()));
+}
+
+#[test]
+fn real_user_namespace() {
+    if !is_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let s = spec(serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs", "readonly": true},
+        "mounts": [
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro", "nosuid"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"},
+            {"destination": "/data", "type": "bind", "source": b.dir.join("host"),
+             "options": ["rbind", "ro"]}
+        ],
+        "linux": {"namespaces": [{"type": "user"}, {"type": "mount"}, {"type": "ipc"}]}
+    }));
+    let rootfs = b.rootfs();
+    let opts = RootfsOptions {
+        in_user_namespace: true,
+        ..Default::default()
+    };
+    let result = in_child_with(true, || {
+        let mut c = Checks::default();
+        if c.step("prepare", prepare(&s, &rootfs, &opts)).is_none()
+            || c.step("pivot", pivot(&rootfs, false)).is_none()
+            || c.step("finalize", finalize(&s)).is_none()
+        {
+            return c.0;
+        }
+        c.check("/tmp is tmpfs", is_fs("/tmp", TMPFS_MAGIC));
+        c.check("/dev/pts is devpts", is_fs("/dev/pts", DEVPTS_MAGIC));
+        c.check("/dev/mqueue is mqueue", is_fs("/dev/mqueue", MQUEUE_MAGIC));
+        c.check("/dev/null usable", std::fs::write("/dev/null", "x").is_ok());
+        c.check(
+            "/data read-only",
+            write_fails_with("/data/hello", libc::EROFS),
+        );
+        c.check(
+            "/sys read-only",
+            write_fails_with("/sys/kernel/uevent_helper", libc::EROFS),
+        );
+        c.check("readonly root", write_fails_with("/newfile", libc::EROFS));
         c.0
     });
     assert_eq!(result, Ok(()));
