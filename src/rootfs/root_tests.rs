@@ -584,3 +584,56 @@ fn real_user_namespace() {
     });
     assert_eq!(result, Ok(()));
 }
+
+#[test]
+fn cgroup_mount_in_cgroup_namespace() {
+    if !is_root() {
+        return;
+    }
+    const CGROUP_MAGIC: FsType = FsType(0x0027_e0eb);
+    const CGROUP2_MAGIC: FsType = FsType(0x6367_7270);
+    let b = Bundle::new();
+    let s = spec(serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs"},
+        "mounts": [
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev"]}
+        ]
+    }));
+    let rootfs = b.rootfs();
+    let opts = RootfsOptions {
+        in_cgroup_namespace: true,
+        ..Default::default()
+    };
+    let result = in_child(|| {
+        let mut c = Checks::default();
+        if let Err(e) = unshare(CloneFlags::CLONE_NEWCGROUP) {
+            return vec![format!("unshare cgroup: {e}")];
+        }
+        if c.step("prepare", prepare(&s, &rootfs, &opts)).is_none()
+            || c.step("pivot", pivot(&rootfs, false)).is_none()
+        {
+            return c.0;
+        }
+        c.check(
+            "cpu is a cgroup mount",
+            is_fs("/sys/fs/cgroup/cpu", CGROUP_MAGIC),
+        );
+        c.check(
+            "memory has cgroup.procs",
+            Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists(),
+        );
+        c.check(
+            "unified is cgroup2",
+            is_fs("/sys/fs/cgroup/unified", CGROUP2_MAGIC),
+        );
+        c.check(
+            "read-only by default",
+            write_fails_with("/sys/fs/cgroup/memory/cgroup.procs", libc::EROFS),
+        );
+        c.0
+    });
+    assert_eq!(result, Ok(()));
+}
