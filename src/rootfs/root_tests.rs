@@ -202,6 +202,8 @@ fn full_setup_inside_container() {
              "options": ["nosuid", "noexec", "nodev", "ro"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+            {"destination": "/dev/full", "type": "bind", "source": "/dev/null",
+             "options": ["bind"]},
             {"destination": "/var", "type": "tmpfs", "source": "tmpfs",
              "options": ["tmpcopyup", "mode=755"]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
@@ -264,13 +266,16 @@ fn full_setup_inside_container() {
         for (p, min) in [
             ("/dev/null", 3),
             ("/dev/zero", 5),
-            ("/dev/full", 7),
             ("/dev/random", 8),
             ("/dev/urandom", 9),
         ] {
             c.check(p, char_dev(p, 1, min, 0o666));
         }
         c.check("/dev/tty", char_dev("/dev/tty", 5, 0, 0o666));
+        c.check(
+            "a config mount on /dev/full is kept",
+            char_dev("/dev/full", 1, 3, 0o666),
+        );
         c.check(
             "/dev/fuse from linux.devices",
             char_dev("/dev/fuse", 10, 229, 0o600),
