@@ -202,6 +202,11 @@ fn full_setup_inside_container() {
              "options": ["nosuid", "noexec", "nodev", "ro"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+            {"destination": "/ovl", "type": "overlay", "source": "overlay",
+             "options": [format!("lowerdir={}", b.dir.join("host").display()),
+                         format!("upperdir={}", b.dir.join("upper").display()),
+                         format!("workdir={}", b.dir.join("work").display())]},
+            {"destination": "data2", "type": "bind", "source": "host", "options": ["bind"]},
             {"destination": "/dev/full", "type": "bind", "source": "/dev/null",
              "options": ["bind"]},
             {"destination": "/var", "type": "tmpfs", "source": "tmpfs",
@@ -226,6 +231,8 @@ fn full_setup_inside_container() {
         }
     }));
     validate(&s).unwrap();
+    std::fs::create_dir_all(b.dir.join("upper")).unwrap();
+    std::fs::create_dir_all(b.dir.join("work")).unwrap();
     let rootfs = b.rootfs();
     let opts = RootfsOptions {
         bundle: b.dir.clone(),
@@ -350,6 +357,15 @@ fn full_setup_inside_container() {
         c.check(
             "cgroup tmpfs read-only",
             std::fs::create_dir("/sys/fs/cgroup/new").is_err(),
+        );
+        c.check(
+            "overlay shows the lower layer",
+            std::fs::read_to_string("/ovl/hello").is_ok_and(|t| t == "hi"),
+        );
+        c.check("overlay writable", std::fs::write("/ovl/new", "x").is_ok());
+        c.check(
+            "relative destination is under /",
+            Path::new("/data2/hello").is_file(),
         );
         c.check("/var is tmpfs", is_fs("/var", TMPFS_MAGIC));
         c.check(
