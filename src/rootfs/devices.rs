@@ -117,9 +117,13 @@ fn create_node(root: &Root, node: &DeviceNode, userns: bool) -> Result<(), Rootf
     let dir = root
         .create_all(&parent, Leaf::Dir)
         .map_err(err("create parent of device"))?;
-    match unlinkat(dir.as_fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(err("remove old")(e)),
+    // /dev is a fresh tmpfs: anything already there was mounted by the config on purpose.
+    if root
+        .open_existing(&node.path)
+        .map_err(err("look up device"))?
+        .is_some()
+    {
+        return Ok(());
     }
     if userns {
         let host = &node.path;

@@ -12,10 +12,11 @@
 //!
 //! Submodules: [`options`] (option words to flags), [`validate`](mod@validate) (checks without
 //! side effects), [`resolve`] (paths inside the root through fds), [`mounts`] (one `mounts`
-//! entry), [`cgroup`] (the `cgroup` mount type), [`devices`] (/dev), [`sys`] (syscall
+//! entry), [`cgroup`] (the `cgroup` mount type), [`copyup`] (`tmpcopyup`), [`devices`] (/dev), [`sys`] (syscall
 //! wrappers), [`pivot`](mod@pivot) and [`finalize`](mod@finalize).
 
 pub mod cgroup;
+pub mod copyup;
 pub mod devices;
 pub mod finalize;
 pub mod mounts;
@@ -24,6 +25,9 @@ pub mod pivot;
 pub mod resolve;
 pub mod sys;
 pub mod validate;
+
+#[cfg(test)]
+mod root_tests;
 
 use oci_spec::runtime::Spec;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! config has none), and the default devices.
 
 use super::cgroup;
+use super::copyup;
 use super::devices;
 use super::options::{self, MountKind, ParsedOptions, REMOUNT_FLAGS};
 use super::resolve::{fd_path, Leaf, Root};
@@ -10,6 +11,7 @@ use super::sys;
 use super::validate::{check_mount, CheckedMount};
 use super::{RootfsError, RootfsOptions};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use std::os::fd::AsFd;
@@ -219,7 +221,7 @@ fn remount_existing(
     let name = c.kind.name();
     let fd = ctx
         .root
-        .open_in(dest, nix::fcntl::OFlag::O_PATH)
+        .open_in(dest, OFlag::O_PATH)
         .map_err(RootfsError::mount(name, dest, "open destination"))?;
     let data = c.options.data_string();
     sys::mount_on(
@@ -251,6 +253,17 @@ fn fs_mount(
         .clone()
         .filter(|s| !s.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from(name));
+    let lower = if p.copy_up {
+        let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+        let lower = ctx.root.open_in(dest, dir).map_err(RootfsError::mount(
+            name,
+            dest,
+            "open for tmpcopyup",
+        ))?;
+        Some(lower)
+    } else {
+        None
+    };
     let flags = p.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     let data = p.data_string();
     let mut result = sys::mount_on(
@@ -272,6 +285,17 @@ fn fs_mount(
         result = sys::mount_on(Some(&source), fd.as_fd(), Some(name), flags, Some(&data));
     }
     result.map_err(RootfsError::mount(name, dest, "mount"))?;
+    if let Some(lower) = lower {
+        let upper = ctx
+            .root
+            .open_in(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .map_err(RootfsError::mount(name, dest, "reopen for tmpcopyup"))?;
+        copyup::copy_tree(lower.as_fd(), upper.as_fd()).map_err(RootfsError::mount(
+            name,
+            dest,
+            "tmpcopyup",
+        ))?;
+    }
     after_mount(ctx, dest, p, name)
 }
 
@@ -300,8 +324,11 @@ pub fn bind_mount(
         .map_err(RootfsError::mount(name, dest, "bind"))?;
     if p.needs_remount() {
         let top = reopen(ctx, dest, name)?;
-        sys::remount_bind(&fd_path(top.as_fd()), p.flags & REMOUNT_FLAGS)
-            .map_err(RootfsError::mount(name, dest, "remount"))?;
+        let target = fd_path(top.as_fd());
+        let current =
+            sys::current_mount_flags(&target).map_err(RootfsError::mount(name, dest, "statvfs"))?;
+        let flags = sys::merged_bind_flags(current, p.flags & REMOUNT_FLAGS, p.cleared);
+        sys::remount_bind(&target, flags).map_err(RootfsError::mount(name, dest, "remount"))?;
     }
     after_mount(ctx, dest, p, name)
 }
@@ -327,7 +354,7 @@ pub fn reopen(
     name: &str,
 ) -> Result<std::os::fd::OwnedFd, RootfsError> {
     ctx.root
-        .open_in(dest, nix::fcntl::OFlag::O_PATH)
+        .open_in(dest, OFlag::O_PATH)
         .map_err(RootfsError::mount(name, dest, "reopen destination"))
 }
 

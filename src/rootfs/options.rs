@@ -147,6 +147,8 @@ pub struct ParsedOptions {
     pub recursive: RecursiveAttrs,
     /// File system data, joined with "," for mount(2).
     pub data: Vec<String>,
+    /// `tmpcopyup`: copy what the destination held into the new tmpfs.
+    pub copy_up: bool,
 }
 
 /// Flags a bind mount can only get through a second MS_REMOUNT|MS_BIND call.
@@ -171,6 +173,7 @@ impl Default for ParsedOptions {
             propagation: Vec::new(),
             recursive: RecursiveAttrs::default(),
             data: Vec::new(),
+            copy_up: false,
         }
     }
 }
@@ -190,6 +193,70 @@ impl ParsedOptions {
         }
     }
 }
+
+/// Every option word berth understands as a flag (for the `features` command's
+/// `mountOptions`); fs data such as `mode=755` comes on top.
+pub const KNOWN_OPTIONS: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+];
 
 /// How one option word changes the mount.
 enum Effect {
@@ -305,11 +372,10 @@ pub fn parse(options: &[String], kind: &MountKind) -> Result<ParsedOptions, Opti
                 parsed.recursive.set &= !f;
                 parsed.recursive.clear |= f;
             }
+            None if *kind == MountKind::Tmpfs && word == "tmpcopyup" => parsed.copy_up = true,
+            None if *kind == MountKind::Tmpfs && word == "notmpcopyup" => parsed.copy_up = false,
             None => {
-                if matches!(
-                    word.as_str(),
-                    "idmap" | "ridmap" | "tmpcopyup" | "notmpcopyup" | "copy-symlink"
-                ) {
+                if matches!(word.as_str(), "idmap" | "ridmap" | "copy-symlink") {
                     return Err(OptionError::Unsupported(word.clone()));
                 }
                 let allowed = match kind.data_words() {
@@ -420,6 +486,15 @@ mod tests {
             Err(OptionError::Unknown("newinstance".into()))
         );
         assert_eq!(
+            parse(&opts(&["tmpcopyup"]), &MountKind::Bind),
+            Err(OptionError::Unknown("tmpcopyup".into()))
+        );
+        assert!(
+            parse(&opts(&["tmpcopyup"]), &MountKind::Tmpfs)
+                .unwrap()
+                .copy_up
+        );
+        assert_eq!(
             parse(&opts(&["idmap"]), &MountKind::Bind),
             Err(OptionError::Unsupported("idmap".into()))
         );
@@ -453,6 +528,14 @@ mod tests {
         assert_eq!(p.recursive.set, 0);
         assert_eq!(p.recursive.clear, MOUNT_ATTR_RDONLY);
         assert!(!p.needs_remount());
+    }
+
+    #[test]
+    fn known_options_all_have_an_effect() {
+        for word in KNOWN_OPTIONS {
+            assert!(effect_of(word).is_some(), "{word}");
+        }
+        assert!(effect_of("bogus").is_none());
     }
 
     #[test]

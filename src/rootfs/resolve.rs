@@ -111,11 +111,12 @@ impl Root {
         Ok(fd)
     }
 
-    /// Like [`Root::open_in`] with O_PATH, `None` when the path does not exist.
+    /// Like [`Root::open_in`] with O_PATH, `None` when the path does not exist (or a
+    /// component on the way is not a directory).
     pub fn open_existing(&self, container_path: &Path) -> Result<Option<OwnedFd>, Errno> {
         match self.open_in(container_path, OFlag::O_PATH) {
             Ok(fd) => Ok(Some(fd)),
-            Err(Errno::ENOENT) => Ok(None),
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -58,6 +58,27 @@ pub fn current_mount_flags(target: &Path) -> Result<MsFlags, Errno> {
     Ok(out)
 }
 
+const ATIME_FLAGS: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME)
+    .union(MsFlags::MS_NODIRATIME);
+
+/// The flags to remount a fresh bind mount with: what the options ask for, plus the
+/// source's nosuid/nodev/noexec/ro and atime mode unless the options turned them off or
+/// chose another atime mode (a bind must not quietly lose the source's restrictions).
+pub fn merged_bind_flags(current: MsFlags, requested: MsFlags, cleared: MsFlags) -> MsFlags {
+    let lockable = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    let mut out = requested | (current & lockable & !cleared);
+    let atime_chosen = (requested | cleared).intersects(ATIME_FLAGS);
+    if !atime_chosen {
+        out |= current & ATIME_FLAGS;
+        if !current.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+            out |= MsFlags::MS_STRICTATIME;
+        }
+    }
+    out
+}
+
 /// MS_REMOUNT|MS_BIND the mount at `target` with `flags`. In a user namespace the kernel
 /// refuses to drop flags it locked (nosuid, nodev, noexec, ro, atime); on EPERM this
 /// retries keeping the flags the mount has now.
@@ -198,6 +219,24 @@ mod tests {
         assert_eq!(m[2].super_options, "rw,cpu");
         assert_eq!(m[3].root, PathBuf::from("/sub"));
         assert_eq!(m[4].mount_point, PathBuf::from("/tmp/with space"));
+    }
+
+    #[test]
+    fn bind_keeps_source_restrictions() {
+        let current = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME;
+        let out = merged_bind_flags(current, MsFlags::MS_RDONLY, MsFlags::MS_NODEV);
+        assert_eq!(
+            out,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_RELATIME
+        );
+        let out = merged_bind_flags(current, MsFlags::MS_NOATIME, MsFlags::empty());
+        assert_eq!(
+            out,
+            MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV
+        );
+        // No atime flag on the source means strictatime.
+        let out = merged_bind_flags(MsFlags::empty(), MsFlags::MS_RDONLY, MsFlags::empty());
+        assert_eq!(out, MsFlags::MS_RDONLY | MsFlags::MS_STRICTATIME);
     }
 
     #[test]
