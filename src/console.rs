@@ -26,6 +26,29 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Bind-mounts the pty slave onto /dev/console, as runc does, so programs that open the
+/// console reach the container's terminal.
+fn bind_console(slave: &str) -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let console = "/dev/console";
+    if std::fs::symlink_metadata(console).is_err() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(console)
+            .map_err(|e| Error::io(console, e))?;
+    }
+    mount(
+        Some(slave),
+        console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind {slave} onto {console}"), e))
+}
+
 /// A connected stream pair standing in for `--console-socket` when berth relays the pty.
 pub fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     nix::sys::socket::socketpair(
@@ -92,6 +115,7 @@ pub fn setup_pty(socket: RawFd) -> Result<()> {
     )
     .map_err(|e| Error::sys("send pty master to console socket", e))?;
     drop(master);
+    bind_console(&name)?;
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     // SAFETY: TIOCSCTTY takes an int argument; the fd is our open pty slave.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {

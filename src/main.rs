@@ -36,12 +36,7 @@ struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: auto (by effective uid), true or false.
-    #[arg(
-        long,
-        global = true,
-        value_name = "auto|true|false",
-        default_value = "auto"
-    )]
+    #[arg(long, value_name = "auto|true|false", default_value = "auto")]
     rootless: String,
     /// Ignored; accepted for runc compatibility.
     #[arg(long, global = true, hide = true)]
@@ -141,7 +136,7 @@ enum Command {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
         /// A config for running without root.
-        #[arg(long)]
+        #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
     },
     /// Print what berth supports, as runtime-spec features JSON.

@@ -297,7 +297,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
 /// The number of fds systemd-style socket activation handed to this berth process
 /// (LISTEN_PID is our pid); they are passed on to the container, as runc does.
 fn socket_activation_fds() -> i32 {
-    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok());
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok());
     if ours != Some(std::process::id()) {
         return 0;
     }

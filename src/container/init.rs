@@ -204,8 +204,12 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
 fn set_title(id: &str) {
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth:[init]".as_ptr(), 0, 0, 0) };
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return;
+    };
     // Fields after the command name start at field 3; arg_start/arg_end are fields 48 and 49.
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let (Some(start), Some(end)) = (
@@ -282,8 +286,7 @@ fn wait_for_start(fifo: RawFd) -> Result<()> {
         // SAFETY: read into a 1-byte buffer we own.
         let n = unsafe { libc::read(fifo, b.as_mut_ptr().cast(), 1) };
         if n == 1 {
-            // SAFETY: closing the fifo fd we own.
-            unsafe { libc::close(fifo) };
+            // The fd stays open (O_CLOEXEC): its closing at execve tells `start` we exec'd.
             return Ok(());
         }
         let e = nix::Error::last();

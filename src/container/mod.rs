@@ -31,21 +31,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
     }
     let fifo = st.dir(root).join(state::FIFO_FILE);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&fifo)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                Error::Other(format!("cannot start container {id}: its init has exited"))
-            } else {
-                Error::io(&fifo, e)
-            }
-        })?;
-    use std::io::Write;
-    (&f).write_all(b"0").map_err(|e| Error::io(&fifo, e))?;
-    drop(f);
-    let _ = std::fs::remove_file(&fifo);
+    release_and_wait_for_exec(&fifo, id)?;
     let list = hooks::list(st.hooks.as_ref(), Kind::Poststart);
     if !list.is_empty() {
         let doc = serde_json::to_string(&st.oci_state(Status::Running))
@@ -58,6 +44,58 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+/// Writes the start byte into exec.fifo and returns once the init has exec'd the user
+/// process (poststart hooks must run after that).
+///
+/// The init holds the fifo open read-write with O_CLOEXEC, so its execve is the moment the
+/// last writer goes away: a reader opened here *before* our own writer then sees POLLHUP.
+/// Until the init has taken the byte, that reader also sees POLLIN, so we nap and look again.
+fn release_and_wait_for_exec(fifo: &std::path::Path, id: &str) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let open = |write: bool| {
+        std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(fifo)
+    };
+    let gone = |e: std::io::Error| {
+        if e.raw_os_error() == Some(libc::ENXIO) {
+            Error::Other(format!("cannot start container {id}: its init has exited"))
+        } else {
+            Error::io(fifo, e)
+        }
+    };
+    let watcher = open(false).map_err(|e| Error::io(fifo, e))?;
+    let writer = open(true).map_err(gone)?;
+    use std::io::Write;
+    (&writer).write_all(b"0").map_err(|e| Error::io(fifo, e))?;
+    drop(writer);
+    let _ = std::fs::remove_file(fifo);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let mut fds = [PollFd::new(watcher.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(Error::sys("wait for the container's exec", e)),
+        }
+        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+        if revents.contains(PollFlags::POLLHUP) && !revents.contains(PollFlags::POLLIN) {
+            return Ok(());
+        }
+        if revents.contains(PollFlags::POLLIN) {
+            // The byte is still waiting for the init: look again shortly.
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Other(format!(
+                "container {id}: init did not exec in time"
+            )));
+        }
+    }
+}
 
 /// Parses a signal given as a number, "TERM" or "SIGTERM" (any case).
 pub fn parse_signal(s: &str) -> Result<Signal> {

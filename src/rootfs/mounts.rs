@@ -307,11 +307,12 @@ pub fn bind_mount(
     p: &ParsedOptions,
     name: &str,
 ) -> Result<(), RootfsError> {
-    let meta = std::fs::metadata(source).map_err(|e| RootfsError::Mount {
-        typ: name.to_string(),
-        destination: dest.to_path_buf(),
-        what: "stat source",
-        source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL)),
+    let meta = std::fs::metadata(source).map_err(|e| {
+        RootfsError::Invalid(format!(
+            "mounts: {name} mount on {}: source {}: {e}",
+            dest.display(),
+            source.display()
+        ))
     })?;
     let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
     let fd = ctx.root.create_all(dest, leaf).map_err(RootfsError::mount(
