@@ -132,6 +132,18 @@ impl Member {
     }
 }
 
+impl Member {
+    /// Waits for the child; the signal that killed it (panics if it exited).
+    pub fn killed_by(&mut self) -> nix::sys::signal::Signal {
+        let status = nix::sys::wait::waitpid(self.pid, None).unwrap();
+        self.reaped = true;
+        match status {
+            nix::sys::wait::WaitStatus::Signaled(_, signal, _) => signal,
+            other => panic!("child ended with {other:?}"),
+        }
+    }
+}
+
 impl Drop for Member {
     fn drop(&mut self) {
         if self.reaped {

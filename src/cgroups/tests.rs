@@ -111,7 +111,7 @@ fn create_makes_every_dir_and_destroy_removes_only_ours() {
 fn join_self_pids_and_kill_all() {
     let cg = TestCgroup::new();
     cg.mgr.create(None).unwrap();
-    let member = Member::spawn(&cg.mgr);
+    let mut member = Member::spawn(&cg.mgr);
     assert_eq!(cg.mgr.pids().unwrap(), vec![member.pid.as_raw()]);
     // Every hierarchy, the unified one included, holds the child.
     for dir in &cg.mgr.dirs {
@@ -123,11 +123,7 @@ fn join_self_pids_and_kill_all() {
         );
     }
     cg.mgr.kill_all(Signal::SIGKILL).unwrap();
-    let status = nix::sys::wait::waitpid(member.pid, None).unwrap();
-    assert!(matches!(
-        status,
-        nix::sys::wait::WaitStatus::Signaled(_, Signal::SIGKILL, _)
-    ));
+    assert_eq!(member.killed_by(), Signal::SIGKILL);
     assert!(!cg.mgr.is_frozen().unwrap(), "kill_all thaws again");
     // Now empty, so destroy succeeds at once.
     cg.mgr.destroy().unwrap();
@@ -144,7 +140,7 @@ fn process_state(pid: nix::unistd::Pid) -> char {
 fn freeze_and_thaw_v1() {
     let cg = TestCgroup::new();
     cg.mgr.create(None).unwrap();
-    let member = Member::spawn(&cg.mgr);
+    let mut member = Member::spawn(&cg.mgr);
     assert!(!cg.mgr.is_frozen().unwrap());
     cg.mgr.freeze().unwrap();
     assert!(cg.mgr.is_frozen().unwrap());
@@ -155,11 +151,7 @@ fn freeze_and_thaw_v1() {
     assert_ne!(process_state(member.pid), 'Z');
     cg.mgr.thaw().unwrap();
     assert!(!cg.mgr.is_frozen().unwrap());
-    let status = nix::sys::wait::waitpid(member.pid, None).unwrap();
-    assert!(matches!(
-        status,
-        nix::sys::wait::WaitStatus::Signaled(_, Signal::SIGTERM, _)
-    ));
+    assert_eq!(member.killed_by(), Signal::SIGTERM);
 }
 
 #[test]
@@ -191,4 +183,47 @@ fn failing_create_leaves_nothing() {
             h.mount_point.display()
         );
     }
+}
+
+/// A v2 manager over this host's cgroup2 hierarchy (where a hybrid manager has made
+/// the directory): exercises the v2 paths of pids, freeze, kill_all (cgroup.kill) and
+/// stats on the real kernel without touching the root's subtree_control.
+#[test]
+fn v2_manager_paths_on_the_unified_hierarchy() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let unified: Vec<mountinfo::Mount> = mountinfo::read()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.unified)
+        .collect();
+    let path = format!("/{}/ctr", cg.top);
+    let v2 = CgroupManager::from_mounts(unified, Some(&path), "x").unwrap();
+    assert_eq!(v2.layout, Layout::V2);
+    assert_eq!(v2.v2_dir().as_deref(), cg.mgr.unified_dir());
+
+    let mut member = Member::spawn(&v2);
+    assert_eq!(v2.pids().unwrap(), vec![member.pid.as_raw()]);
+    v2.freeze().unwrap();
+    assert!(v2.is_frozen().unwrap());
+    v2.thaw().unwrap();
+    assert!(!v2.is_frozen().unwrap());
+    // cpu.stat is a core file of every v2 cgroup; the sleeping member used a little CPU.
+    let stats = v2.stats().unwrap();
+    assert!(stats.cpu.usage.total > 0);
+    v2.kill_all(Signal::SIGKILL).unwrap();
+    assert_eq!(member.killed_by(), Signal::SIGKILL);
+}
+
+#[test]
+fn kill_all_with_another_signal_freezes_signals_and_thaws() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let mut first = Member::spawn(&cg.mgr);
+    let mut second = Member::spawn(&cg.mgr);
+    cg.mgr.kill_all(Signal::SIGUSR1).unwrap();
+    for m in [&mut first, &mut second] {
+        assert_eq!(m.killed_by(), Signal::SIGUSR1);
+    }
+    assert!(!cg.mgr.is_frozen().unwrap());
 }
