@@ -369,24 +369,50 @@ impl CgroupManager {
         Ok(())
     }
 
-    /// Removes every directory made by `create`; missing ones are not an error. A
-    /// directory still busy is retried with backoff. Without a record of what was made
-    /// (an older state), the leaf directories are removed.
+    /// Removes every directory made by `create`; missing ones are not an error. Busy
+    /// directories (processes still leaving) are retried in rounds with a growing
+    /// pause, all of them per round, so the wait does not grow with the number of
+    /// hierarchies. Without a record of what was made (an older state), the leaf
+    /// directories are removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
-        let mut dirs = self.created.get();
-        if dirs.is_empty() {
-            dirs = self.dirs.clone();
+        let mut pending = self.created.get();
+        if pending.is_empty() {
+            pending = self.dirs.clone();
         }
-        let mut first_error = None;
-        for dir in dirs.iter().rev() {
-            if let Err(e) = rmdir_with_retries(dir) {
-                first_error.get_or_insert(e);
+        pending.reverse();
+        let mut delay = Duration::from_millis(10);
+        let mut hard_error = None;
+        for round in 0..RMDIR_TRIES {
+            let mut busy: Vec<PathBuf> = Vec::new();
+            for dir in pending {
+                // A parent of a directory that stayed cannot go either this round.
+                if busy.iter().any(|b| b.starts_with(&dir)) {
+                    busy.push(dir);
+                    continue;
+                }
+                match std::fs::remove_dir(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy.push(dir),
+                    Err(source) => {
+                        hard_error.get_or_insert(CgroupError::Io { path: dir, source });
+                    }
+                }
+            }
+            if busy.is_empty() {
+                return hard_error.map_or(Ok(()), Err);
+            }
+            pending = busy;
+            if round + 1 < RMDIR_TRIES {
+                std::thread::sleep(delay);
+                delay *= 2;
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        Err(CgroupError::Invalid(format!(
+            "{} is still busy after {RMDIR_TRIES} tries: processes remain in it \
+             (kill them first)",
+            pending[0].display()
+        )))
     }
 
     /// Resource usage numbers, shaped like runc's `events --stats` data.
@@ -451,27 +477,6 @@ fn copy_cpuset_from_parent(parent: &Path, dir: &Path) -> Result<(), CgroupError>
         if fsio::read(dir, file)?.trim().is_empty() {
             let value = fsio::read(parent, file)?;
             fsio::write(dir, file, value.trim())?;
-        }
-    }
-    Ok(())
-}
-
-fn rmdir_with_retries(dir: &Path) -> Result<(), CgroupError> {
-    let mut delay = Duration::from_millis(10);
-    for attempt in 0..RMDIR_TRIES {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt + 1 < RMDIR_TRIES => {
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
-            Err(source) => {
-                return Err(CgroupError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                })
-            }
         }
     }
     Ok(())

@@ -242,4 +242,33 @@ mod tests {
             OomEvent::Gone
         );
     }
+
+    #[test]
+    fn v2_counter_rise_is_an_oom() {
+        // A stand-in memory.events: regular files never signal POLLPRI, so this also
+        // shows the periodic re-check works without the kernel's notification.
+        let path = std::env::temp_dir().join(super::super::test_support::unique_name());
+        std::fs::write(&path, "oom 0\noom_kill 0\n").unwrap();
+        struct Remove(PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        let _remove = Remove(path.clone());
+        let events = File::open(&path).unwrap();
+        let mut watcher = OomWatcher {
+            source: Source::V2 { events, seen: 0 },
+        };
+        assert_eq!(
+            watcher.wait(Duration::from_millis(50)).unwrap(),
+            OomEvent::Timeout
+        );
+        std::fs::write(&path, "oom 1\noom_kill 1\n").unwrap();
+        assert_eq!(watcher.wait(Duration::from_secs(3)).unwrap(), OomEvent::Oom);
+        assert_eq!(
+            watcher.wait(Duration::from_millis(50)).unwrap(),
+            OomEvent::Timeout
+        );
+    }
 }

@@ -227,3 +227,16 @@ fn kill_all_with_another_signal_freezes_signals_and_thaws() {
     }
     assert!(!cg.mgr.is_frozen().unwrap());
 }
+
+#[test]
+fn destroy_of_a_busy_cgroup_says_why() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let member = Member::spawn(&cg.mgr);
+    let err = cg.mgr.destroy().unwrap_err();
+    assert!(err.to_string().contains("processes remain"), "{err}");
+    drop(member);
+    // Once the member is gone, destroy removes everything.
+    cg.mgr.destroy().unwrap();
+    assert!(cg.mgr.dirs.iter().all(|d| !d.exists()));
+}
