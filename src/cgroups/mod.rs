@@ -93,18 +93,20 @@ pub struct Hierarchy {
 }
 
 /// The directories `create` made itself (not parents that were there already), in the
-/// order made. Behind a mutex because `create` takes `&self`.
+/// order made; None until `create` runs (or in a state written before this was
+/// recorded). Behind a mutex because `create` takes `&self`.
 #[derive(Debug, Default)]
-struct CreatedDirs(Mutex<Vec<PathBuf>>);
+struct CreatedDirs(Mutex<Option<Vec<PathBuf>>>);
 
 impl CreatedDirs {
-    fn get(&self) -> Vec<PathBuf> {
+    fn get(&self) -> Option<Vec<PathBuf>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
     fn extend(&self, dirs: Vec<PathBuf>) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Vec::new)
             .extend(dirs);
     }
 }
@@ -123,7 +125,7 @@ impl Serialize for CreatedDirs {
 
 impl<'de> Deserialize<'de> for CreatedDirs {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(CreatedDirs(Mutex::new(Vec::deserialize(d)?)))
+        Ok(CreatedDirs(Mutex::new(Option::deserialize(d)?)))
     }
 }
 
@@ -372,13 +374,12 @@ impl CgroupManager {
     /// Removes every directory made by `create`; missing ones are not an error. Busy
     /// directories (processes still leaving) are retried in rounds with a growing
     /// pause, all of them per round, so the wait does not grow with the number of
-    /// hierarchies. Without a record of what was made (an older state), the leaf
-    /// directories are removed.
+    /// hierarchies. Without a record of what was made (`create` not run here, or an
+    /// older state), the leaf directories are removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
-        let mut pending = self.created.get();
-        if pending.is_empty() {
-            pending = self.dirs.clone();
-        }
+        // Only what create made; pre-existing directories (a shared parent, a
+        // cgroupsPath naming an existing cgroup) stay.
+        let mut pending = self.created.get().unwrap_or_else(|| self.dirs.clone());
         pending.reverse();
         let mut delay = Duration::from_millis(10);
         let mut hard_error = None;

@@ -64,7 +64,7 @@ fn serde_round_trip_keeps_what_was_made() {
     // An older state without the new fields still loads.
     let old = r#"{"path":"/berth/x","layout":"hybrid","dirs":["/sys/fs/cgroup/cpu/berth/x"]}"#;
     let old: CgroupManager = serde_json::from_str(old).unwrap();
-    assert!(old.created.get().is_empty());
+    assert!(old.created.get().is_none());
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn create_makes_every_dir_and_destroy_removes_only_ours() {
         assert!(dir.is_dir(), "{} missing", dir.display());
     }
     // Both levels were ours, in every hierarchy, parents before children.
-    let created = cg.mgr.created.get();
+    let created = cg.mgr.created.get().unwrap();
     assert_eq!(created.len(), cg.mgr.dirs.len() * 2);
     for h in &cg.mgr.hierarchies {
         let top = h.mount_point.join(&cg.top);
@@ -92,7 +92,7 @@ fn create_makes_every_dir_and_destroy_removes_only_ours() {
     // A second container under the same (now existing) parent records only its leaf.
     let sibling = CgroupManager::new(Some(&format!("/{}/other", cg.top)), "x").unwrap();
     sibling.create(None).unwrap();
-    assert_eq!(sibling.created.get(), sibling.dirs);
+    assert_eq!(sibling.created.get(), Some(sibling.dirs.clone()));
     sibling.destroy().unwrap();
     for h in &sibling.hierarchies {
         assert!(!h.dir.exists());
@@ -239,4 +239,15 @@ fn destroy_of_a_busy_cgroup_says_why() {
     // Once the member is gone, destroy removes everything.
     cg.mgr.destroy().unwrap();
     assert!(cg.mgr.dirs.iter().all(|d| !d.exists()));
+}
+
+#[test]
+fn an_existing_cgroup_is_joined_but_not_removed() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let again = CgroupManager::new(Some(&cg.mgr.path), "x").unwrap();
+    again.create(None).unwrap();
+    assert_eq!(again.created.get(), Some(Vec::new()));
+    again.destroy().unwrap();
+    assert!(cg.mgr.dirs.iter().all(|d| d.is_dir()));
 }
