@@ -417,14 +417,13 @@ mod tests {
     /// Tries to fork: 0 when the kernel refuses with EAGAIN (pids.max reached).
     fn fork_refused() -> i32 {
         // SAFETY: plain fork; the grandchild, if any, leaves at once.
-        match unsafe { libc::fork() } {
-            0 => unsafe {
-                // SAFETY: leaving the grandchild at once.
-                libc::_exit(0)
-            },
-            -1 if std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) => 0,
-            _ => 1,
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: leaving the grandchild at once.
+            unsafe { libc::_exit(0) }
         }
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        i32::from(!(pid == -1 && errno == Some(libc::EAGAIN)))
     }
 
     #[test]
