@@ -273,12 +273,12 @@ fn rdma_limits(mgr: &CgroupManager, rdma: &HashMap<String, LinuxRdma>) -> Result
 
 fn device_rules(mgr: &CgroupManager, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
     devices::check(rules)?;
-    let writes = devices::v1_writes(rules);
-    if writes.is_empty() {
+    if rules.is_empty() {
         return Ok(());
     }
     let dir = need(mgr, "devices", "devices.allow")?;
-    for (file, line) in writes {
+    let current = fsio::read(dir, "devices.list")?;
+    for (file, line) in devices::v1_transition(&current, rules) {
         fsio::write(dir, file, &line)?;
     }
     Ok(())
@@ -363,6 +363,14 @@ mod tests {
         let limit: u64 = read(m, "memory", "memory.limit_in_bytes").parse().unwrap();
         assert!(limit > V1_UNLIMITED);
         assert_eq!(read(m, "pids", "pids.max"), "max");
+        // A live change between deny-all lists writes only the differences.
+        let other = resources(
+            r#"{"devices": [{"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "r"}]}"#,
+        );
+        m.update(&other).unwrap();
+        assert_eq!(read(m, "devices", "devices.list"), "c 1:3 rwm\nc 1:5 r");
         // Device rules again, now allowing all.
         let all = resources(r#"{"devices": [{"allow": true, "access": "rwm"}]}"#);
         m.update(&all).unwrap();
