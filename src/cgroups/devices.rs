@@ -178,39 +178,6 @@ pub fn v1_transition(current: &str, rules: &[LinuxDeviceCgroup]) -> Vec<(&'stati
     writes
 }
 
-/// Whether `rules` may be accepted on cgroup v2 without a device program: no rules, an
-/// allow-everything default, or the default deny-all followed only by allows (the shape
-/// every engine sends). The latter is NOT enforced until berth loads an eBPF device
-/// program; anything else is refused.
-pub fn v2_acceptable(rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let Some(start) = rules.iter().rposition(is_full_wildcard) else {
-        return Err(v2_error());
-    };
-    let rest = &rules[start + 1..];
-    if rules[start].allow() {
-        if rest.is_empty() {
-            return Ok(());
-        }
-        return Err(v2_error());
-    }
-    if rest.iter().all(|r| r.allow()) {
-        Ok(())
-    } else {
-        Err(v2_error())
-    }
-}
-
-fn v2_error() -> CgroupError {
-    CgroupError::Invalid(
-        "device rules beyond deny-all plus allows need an eBPF device program on cgroup v2, \
-         which berth does not load yet"
-            .into(),
-    )
-}
-
 /// Whether `rules` let a process do `access` ('r', 'w' or 'm') on the device.
 pub fn allowed(
     rules: &[LinuxDeviceCgroup],
@@ -305,19 +272,6 @@ mod tests {
         assert_eq!(w[0].0, "devices.deny");
         assert_eq!(w[1], ("devices.allow", "c 1:5 r".to_string()));
         assert!(v1_writes(&[]).is_empty());
-    }
-
-    #[test]
-    fn v2_accepts_only_default_shapes() {
-        assert!(v2_acceptable(&[]).is_ok());
-        assert!(v2_acceptable(&engine_rules()).is_ok());
-        let mut r = engine_rules();
-        r.push(rule(false, Some(LinuxDeviceType::C), Some(1), Some(3), "w"));
-        assert!(v2_acceptable(&r).is_err());
-        assert!(v2_acceptable(&[rule(true, None, None, None, "rwm")]).is_ok());
-        assert!(
-            v2_acceptable(&[rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), "r")]).is_err()
-        );
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! container's directory too (resources go to v1; the `unified` map goes there); v2 is
 //! cgroup2 alone. Only the cgroupfs driver exists; systemd paths are refused.
 
+mod bpf_devices;
 mod cgpath;
 mod convert;
 mod devices;

@@ -286,7 +286,7 @@ fn device_rules(mgr: &CgroupManager, rules: &[LinuxDeviceCgroup]) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{Member, TestCgroup};
+    use super::super::test_support::{null_but_not_zero, Member, TestCgroup};
     use super::*;
     use oci_spec::runtime::LinuxResources;
 
@@ -445,23 +445,6 @@ mod tests {
             .update(&resources(r#"{"pids": {"limit": 10}}"#))
             .unwrap();
         assert_eq!(Member::run(&cg.mgr, fork_refused).exit_code(), 1);
-    }
-
-    /// 0 when /dev/null opens and /dev/zero is refused with EPERM.
-    fn null_but_not_zero() -> i32 {
-        // SAFETY: open with static NUL-terminated paths; fds are closed again.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            let zero = libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY);
-            let zero_errno = std::io::Error::last_os_error().raw_os_error();
-            if null >= 0 {
-                libc::close(null);
-            }
-            if zero >= 0 {
-                libc::close(zero);
-            }
-            i32::from(!(null >= 0 && zero < 0 && zero_errno == Some(libc::EPERM)))
-        }
     }
 
     #[test]

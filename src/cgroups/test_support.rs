@@ -154,3 +154,20 @@ impl Drop for Member {
         let _ = nix::sys::wait::waitpid(self.pid, None);
     }
 }
+
+/// 0 when /dev/null opens and /dev/zero is refused with EPERM.
+pub fn null_but_not_zero() -> i32 {
+    // SAFETY: open with static NUL-terminated paths; fds are closed again.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        let zero = libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY);
+        let zero_errno = std::io::Error::last_os_error().raw_os_error();
+        if null >= 0 {
+            libc::close(null);
+        }
+        if zero >= 0 {
+            libc::close(zero);
+        }
+        i32::from(!(null >= 0 && zero < 0 && zero_errno == Some(libc::EPERM)))
+    }
+}
