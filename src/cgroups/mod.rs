@@ -15,6 +15,10 @@
 //!   [`CgroupManager::v2_dir`] gives the directory for clone3's CLONE_INTO_CGROUP instead.
 //! * [`CgroupManager::destroy`] at delete and on create failure: removes every directory made.
 //! * The manager is serialisable, so `state.json` records exactly what to clean up.
+//! * For issue #3's commands: [`CgroupManager::update`] (update), [`CgroupManager::freeze`]
+//!   / [`CgroupManager::thaw`] / [`CgroupManager::is_frozen`] (pause, resume, status),
+//!   [`CgroupManager::pids`] (ps), [`CgroupManager::kill_all`] (kill --all, delete
+//!   --force), [`CgroupManager::stats`] and [`OomWatcher`] (events).
 //!
 //! Layouts: v1 has a hierarchy per controller (or per group of controllers) plus
 //! `name=systemd`; hybrid adds cgroup2 at /sys/fs/cgroup/unified, where berth makes the
