@@ -112,37 +112,70 @@ pub fn v1_writes(rules: &[LinuxDeviceCgroup]) -> Vec<(&'static str, String)> {
     writes
 }
 
-/// Whether `rules` may be accepted on cgroup v2 without a device program: no rules, an
-/// allow-everything default, or the default deny-all followed only by allows (the shape
-/// every engine sends). The latter is NOT enforced until berth loads an eBPF device
-/// program; anything else is refused.
-pub fn v2_acceptable(rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let Some(start) = rules.iter().rposition(is_full_wildcard) else {
-        return Err(v2_error());
-    };
-    let rest = &rules[start + 1..];
-    if rules[start].allow() {
-        if rest.is_empty() {
-            return Ok(());
+/// Access sets per rule key ("c 1:3"), merged as the kernel merges exceptions.
+fn exceptions<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in lines {
+        let Some((key, access)) = line.trim().rsplit_once(' ') else {
+            continue;
+        };
+        match out.iter_mut().find(|(k, _)| k == key) {
+            Some((_, acc)) => {
+                let merged: String = "rwm"
+                    .chars()
+                    .filter(|c| acc.contains(*c) || access.contains(*c))
+                    .collect();
+                *acc = merged;
+            }
+            None => out.push((key.to_string(), access.to_string())),
         }
-        return Err(v2_error());
     }
-    if rest.iter().all(|r| r.allow()) {
-        Ok(())
-    } else {
-        Err(v2_error())
-    }
+    out
 }
 
-fn v2_error() -> CgroupError {
-    CgroupError::Invalid(
-        "device rules beyond deny-all plus allows need an eBPF device program on cgroup v2, \
-         which berth does not load yet"
-            .into(),
-    )
+fn minus(a: &str, b: &str) -> String {
+    "rwm"
+        .chars()
+        .filter(|c| a.contains(*c) && !b.contains(*c))
+        .collect()
+}
+
+/// The writes that take a live v1 cgroup whose devices.list reads `current` to
+/// `rules` without a moment where a kept device is denied: when both are "deny all
+/// but these", only the differences are written (denies of what goes, then allows of
+/// what comes). Otherwise the full [`v1_writes`] sequence.
+pub fn v1_transition(current: &str, rules: &[LinuxDeviceCgroup]) -> Vec<(&'static str, String)> {
+    let full = v1_writes(rules);
+    let current_is_deny_mode = !current.lines().any(|l| l.trim() == "a *:* rwm");
+    let target_is_deny_plus_allows = full
+        .first()
+        .is_some_and(|(f, l)| *f == "devices.deny" && l == "a *:* rwm")
+        && full[1..].iter().all(|(f, _)| *f == "devices.allow");
+    if !current_is_deny_mode || !target_is_deny_plus_allows {
+        return full;
+    }
+    let have = exceptions(current.lines());
+    let want = exceptions(full[1..].iter().map(|(_, l)| l.as_str()));
+    let lookup = |list: &[(String, String)], key: &str| {
+        list.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_default()
+    };
+    let mut writes = Vec::new();
+    for (key, access) in &have {
+        let gone = minus(access, &lookup(&want, key));
+        if !gone.is_empty() {
+            writes.push(("devices.deny", format!("{key} {gone}")));
+        }
+    }
+    for (key, access) in &want {
+        let new = minus(access, &lookup(&have, key));
+        if !new.is_empty() {
+            writes.push(("devices.allow", format!("{key} {new}")));
+        }
+    }
+    writes
 }
 
 /// Whether `rules` let a process do `access` ('r', 'w' or 'm') on the device.
@@ -242,22 +275,36 @@ mod tests {
     }
 
     #[test]
-    fn v2_accepts_only_default_shapes() {
-        assert!(v2_acceptable(&[]).is_ok());
-        assert!(v2_acceptable(&engine_rules()).is_ok());
-        let mut r = engine_rules();
-        r.push(rule(false, Some(LinuxDeviceType::C), Some(1), Some(3), "w"));
-        assert!(v2_acceptable(&r).is_err());
-        assert!(v2_acceptable(&[rule(true, None, None, None, "rwm")]).is_ok());
-        assert!(
-            v2_acceptable(&[rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), "r")]).is_err()
-        );
-    }
-
-    #[test]
     fn checks_access_and_type() {
         assert!(check(&engine_rules()).is_ok());
         assert!(check(&[rule(true, None, None, None, "rwx")]).is_err());
         assert!(check(&[rule(true, Some(LinuxDeviceType::P), None, None, "r")]).is_err());
+    }
+
+    #[test]
+    fn live_transition_writes_only_differences() {
+        let current = "c 1:3 rwm\nc 136:* rw\nc 1:5 r\n";
+        let mut rules = engine_rules();
+        rules.push(rule(true, Some(LinuxDeviceType::C), Some(1), Some(9), "rw"));
+        rules.push(rule(true, Some(LinuxDeviceType::C), Some(136), None, "m"));
+        let w = v1_transition(current, &rules);
+        assert_eq!(
+            w,
+            vec![
+                ("devices.deny", "c 1:5 r".to_string()),
+                ("devices.allow", "c 136:* m".to_string()),
+                ("devices.allow", "c 1:9 rw".to_string()),
+            ]
+        );
+        // Nothing to do when the list already matches.
+        assert!(v1_transition("c 1:3 rwm\nc 136:* rw\n", &engine_rules()).is_empty());
+        // From allow-all, or towards a deny rule, the full sequence is written.
+        assert_eq!(
+            v1_transition("a *:* rwm\n", &engine_rules()),
+            v1_writes(&engine_rules())
+        );
+        let mut with_deny = engine_rules();
+        with_deny.push(rule(false, Some(LinuxDeviceType::C), Some(1), Some(3), "w"));
+        assert_eq!(v1_transition(current, &with_deny), v1_writes(&with_deny));
     }
 }

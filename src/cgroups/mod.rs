@@ -15,12 +15,17 @@
 //!   [`CgroupManager::v2_dir`] gives the directory for clone3's CLONE_INTO_CGROUP instead.
 //! * [`CgroupManager::destroy`] at delete and on create failure: removes every directory made.
 //! * The manager is serialisable, so `state.json` records exactly what to clean up.
+//! * For issue #3's commands: [`CgroupManager::update`] (update), [`CgroupManager::freeze`]
+//!   / [`CgroupManager::thaw`] / [`CgroupManager::is_frozen`] (pause, resume, status),
+//!   [`CgroupManager::pids`] (ps), [`CgroupManager::kill_all`] (kill --all, delete
+//!   --force), [`CgroupManager::stats`] and [`OomWatcher`] (events).
 //!
 //! Layouts: v1 has a hierarchy per controller (or per group of controllers) plus
 //! `name=systemd`; hybrid adds cgroup2 at /sys/fs/cgroup/unified, where berth makes the
 //! container's directory too (resources go to v1; the `unified` map goes there); v2 is
 //! cgroup2 alone. Only the cgroupfs driver exists; systemd paths are refused.
 
+mod bpf_devices;
 mod cgpath;
 mod convert;
 mod devices;
@@ -93,18 +98,20 @@ pub struct Hierarchy {
 }
 
 /// The directories `create` made itself (not parents that were there already), in the
-/// order made. Behind a mutex because `create` takes `&self`.
+/// order made; None until `create` runs (or in a state written before this was
+/// recorded). Behind a mutex because `create` takes `&self`.
 #[derive(Debug, Default)]
-struct CreatedDirs(Mutex<Vec<PathBuf>>);
+struct CreatedDirs(Mutex<Option<Vec<PathBuf>>>);
 
 impl CreatedDirs {
-    fn get(&self) -> Vec<PathBuf> {
+    fn get(&self) -> Option<Vec<PathBuf>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
     fn extend(&self, dirs: Vec<PathBuf>) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Vec::new)
             .extend(dirs);
     }
 }
@@ -123,7 +130,7 @@ impl Serialize for CreatedDirs {
 
 impl<'de> Deserialize<'de> for CreatedDirs {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(CreatedDirs(Mutex::new(Vec::deserialize(d)?)))
+        Ok(CreatedDirs(Mutex::new(Option::deserialize(d)?)))
     }
 }
 
@@ -379,24 +386,49 @@ impl CgroupManager {
         Ok(())
     }
 
-    /// Removes every directory made by `create`; missing ones are not an error. A
-    /// directory still busy is retried with backoff. Without a record of what was made
-    /// (an older state), the leaf directories are removed.
+    /// Removes every directory made by `create`; missing ones are not an error. Busy
+    /// directories (processes still leaving) are retried in rounds with a growing
+    /// pause, all of them per round, so the wait does not grow with the number of
+    /// hierarchies. Without a record of what was made (`create` not run here, or an
+    /// older state), the leaf directories are removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
-        let mut dirs = self.created.get();
-        if dirs.is_empty() {
-            dirs = self.dirs.clone();
-        }
-        let mut first_error = None;
-        for dir in dirs.iter().rev() {
-            if let Err(e) = rmdir_with_retries(dir) {
-                first_error.get_or_insert(e);
+        // Only what create made; pre-existing directories (a shared parent, a
+        // cgroupsPath naming an existing cgroup) stay.
+        let mut pending = self.created.get().unwrap_or_else(|| self.dirs.clone());
+        pending.reverse();
+        let mut delay = Duration::from_millis(10);
+        let mut hard_error = None;
+        for round in 0..RMDIR_TRIES {
+            let mut busy: Vec<PathBuf> = Vec::new();
+            for dir in pending {
+                // A parent of a directory that stayed cannot go either this round.
+                if busy.iter().any(|b| b.starts_with(&dir)) {
+                    busy.push(dir);
+                    continue;
+                }
+                match std::fs::remove_dir(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy.push(dir),
+                    Err(source) => {
+                        hard_error.get_or_insert(CgroupError::Io { path: dir, source });
+                    }
+                }
+            }
+            if busy.is_empty() {
+                return hard_error.map_or(Ok(()), Err);
+            }
+            pending = busy;
+            if round + 1 < RMDIR_TRIES {
+                std::thread::sleep(delay);
+                delay *= 2;
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        Err(CgroupError::Invalid(format!(
+            "{} is still busy after {RMDIR_TRIES} tries: processes remain in it \
+             (kill them first)",
+            pending[0].display()
+        )))
     }
 
     /// Resource usage numbers, shaped like runc's `events --stats` data.
@@ -461,27 +493,6 @@ fn copy_cpuset_from_parent(parent: &Path, dir: &Path) -> Result<(), CgroupError>
         if fsio::read(dir, file)?.trim().is_empty() {
             let value = fsio::read(parent, file)?;
             fsio::write(dir, file, value.trim())?;
-        }
-    }
-    Ok(())
-}
-
-fn rmdir_with_retries(dir: &Path) -> Result<(), CgroupError> {
-    let mut delay = Duration::from_millis(10);
-    for attempt in 0..RMDIR_TRIES {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt + 1 < RMDIR_TRIES => {
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
-            Err(source) => {
-                return Err(CgroupError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                })
-            }
         }
     }
     Ok(())

@@ -104,15 +104,19 @@ pub fn parse(text: &str) -> Vec<Mount> {
     mounts
 }
 
-/// Tells the layout from the mounts: any v1 hierarchy makes it v1, or hybrid when a
-/// cgroup2 mount sits beside them; only cgroup2 is v2.
+/// Tells the layout from the mounts: a v1 hierarchy with a real controller makes it
+/// v1, or hybrid when a cgroup2 mount sits beside them; cgroup2 with at most named v1
+/// hierarchies (a compatibility name=systemd mount) is v2.
 pub fn layout_of(mounts: &[Mount]) -> Result<Layout, CgroupError> {
-    let v1 = mounts.iter().any(|m| !m.unified);
+    let v1 = mounts
+        .iter()
+        .any(|m| !m.unified && m.controllers.iter().any(|c| !c.starts_with("name=")));
     let v2 = mounts.iter().any(|m| m.unified);
     match (v1, v2) {
         (true, true) => Ok(Layout::Hybrid),
         (true, false) => Ok(Layout::V1),
         (false, true) => Ok(Layout::V2),
+        (false, false) if mounts.iter().any(|m| !m.unified) => Ok(Layout::V1),
         (false, false) => Err(CgroupError::Invalid(
             "no cgroup or cgroup2 mount in /proc/self/mountinfo".into(),
         )),
@@ -196,6 +200,13 @@ mod tests {
         assert!(layout_of(&[]).is_err());
         assert_eq!(select(v2, Layout::V2).len(), 1);
         assert_eq!(select(m, Layout::Hybrid).len(), 6);
+        // A compatibility name=systemd v1 mount beside cgroup2 is still v2.
+        let compat = parse(
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n\
+             31 30 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n",
+        );
+        assert_eq!(layout_of(&compat).unwrap(), Layout::V2);
+        assert_eq!(select(compat, Layout::V2).len(), 1);
     }
 
     #[test]

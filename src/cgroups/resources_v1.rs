@@ -273,12 +273,12 @@ fn rdma_limits(mgr: &CgroupManager, rdma: &HashMap<String, LinuxRdma>) -> Result
 
 fn device_rules(mgr: &CgroupManager, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
     devices::check(rules)?;
-    let writes = devices::v1_writes(rules);
-    if writes.is_empty() {
+    if rules.is_empty() {
         return Ok(());
     }
     let dir = need(mgr, "devices", "devices.allow")?;
-    for (file, line) in writes {
+    let current = fsio::read(dir, "devices.list")?;
+    for (file, line) in devices::v1_transition(&current, rules) {
         fsio::write(dir, file, &line)?;
     }
     Ok(())
@@ -286,7 +286,7 @@ fn device_rules(mgr: &CgroupManager, rules: &[LinuxDeviceCgroup]) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::TestCgroup;
+    use super::super::test_support::{null_but_not_zero, Member, TestCgroup};
     use super::*;
     use oci_spec::runtime::LinuxResources;
 
@@ -363,6 +363,14 @@ mod tests {
         let limit: u64 = read(m, "memory", "memory.limit_in_bytes").parse().unwrap();
         assert!(limit > V1_UNLIMITED);
         assert_eq!(read(m, "pids", "pids.max"), "max");
+        // A live change between deny-all lists writes only the differences.
+        let other = resources(
+            r#"{"devices": [{"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "r"}]}"#,
+        );
+        m.update(&other).unwrap();
+        assert_eq!(read(m, "devices", "devices.list"), "c 1:3 rwm\nc 1:5 r");
         // Device rules again, now allowing all.
         let all = resources(r#"{"devices": [{"allow": true, "access": "rwm"}]}"#);
         m.update(&all).unwrap();
@@ -412,5 +420,95 @@ mod tests {
         );
         let bad = resources(r#"{"unified": {"../cgroup.procs": "1"}}"#);
         assert!(cg.mgr.update(&bad).is_err());
+    }
+
+    /// Tries to fork: 0 when the kernel refuses with EAGAIN (pids.max reached).
+    fn fork_refused() -> i32 {
+        // SAFETY: plain fork; the grandchild, if any, leaves at once.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: leaving the grandchild at once.
+            unsafe { libc::_exit(0) }
+        }
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        i32::from(!(pid == -1 && errno == Some(libc::EAGAIN)))
+    }
+
+    #[test]
+    fn pids_limit_stops_fork_inside() {
+        let cg = TestCgroup::new();
+        cg.mgr
+            .create(Some(&resources(r#"{"pids": {"limit": 1}}"#)))
+            .unwrap();
+        assert_eq!(Member::run(&cg.mgr, fork_refused).exit_code(), 0);
+        cg.mgr
+            .update(&resources(r#"{"pids": {"limit": 10}}"#))
+            .unwrap();
+        assert_eq!(Member::run(&cg.mgr, fork_refused).exit_code(), 1);
+    }
+
+    #[test]
+    fn device_rules_hold_inside() {
+        let cg = TestCgroup::new();
+        let rules = r#"{"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}
+        ]}"#;
+        cg.mgr.create(Some(&resources(rules))).unwrap();
+        assert_eq!(Member::run(&cg.mgr, null_but_not_zero).exit_code(), 0);
+        let all = r#"{"devices": [{"allow": true, "access": "rwm"}]}"#;
+        cg.mgr.update(&resources(all)).unwrap();
+        assert_eq!(Member::run(&cg.mgr, null_but_not_zero).exit_code(), 1);
+    }
+
+    /// Touches 8 MiB (with mmap, no allocator), then sleeps.
+    fn hold_8mib() -> i32 {
+        const LEN: usize = 8 << 20;
+        // SAFETY: an anonymous private mapping; only its own pages are written.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return 3;
+            }
+            for off in (0..LEN).step_by(4096) {
+                p.cast::<u8>().add(off).write_volatile(1);
+            }
+        }
+        loop {
+            nix::unistd::pause();
+        }
+    }
+
+    #[test]
+    fn check_before_update_refuses_a_limit_below_usage() {
+        let cg = TestCgroup::new();
+        cg.mgr.create(None).unwrap();
+        let _member = Member::run(&cg.mgr, hold_8mib);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while cg.mgr.stats().unwrap().memory.usage.usage < 8 << 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "child never used 8 MiB"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let low = r#"{"memory": {"limit": 1048576, "checkBeforeUpdate": true}}"#;
+        let err = cg.mgr.update(&resources(low)).unwrap_err();
+        assert!(err.to_string().contains("checkBeforeUpdate"), "{err}");
+        assert!(
+            read(&cg.mgr, "memory", "memory.limit_in_bytes")
+                .parse::<u64>()
+                .unwrap()
+                > 1 << 30
+        );
+        let high = r#"{"memory": {"limit": 1073741824, "checkBeforeUpdate": true}}"#;
+        cg.mgr.update(&resources(high)).unwrap();
     }
 }

@@ -2,10 +2,9 @@
 //! [`convert`](super::convert)). Settings without a v2 counterpart are errors when
 //! asked for (swappiness, realtime, leafWeight, net_cls/net_prio, disableOOMKiller),
 //! except the deprecated kernel memory limits, which v2 folds into memory.max and are
-//! ignored. Device rules need an eBPF program berth does not load yet; see
-//! [`devices::v2_acceptable`].
+//! ignored. Device rules become an eBPF program ([`bpf_devices`]).
 
-use super::{convert, devices, fsio, CgroupError};
+use super::{bpf_devices, convert, devices, fsio, CgroupError};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,9 +53,9 @@ pub fn apply(dir: &Path, r: &LinuxResources, update: bool) -> Result<(), CgroupE
             }
         }
     }
-    if let Some(rules) = r.devices() {
+    if let Some(rules) = r.devices().as_ref().filter(|r| !r.is_empty()) {
         devices::check(rules)?;
-        devices::v2_acceptable(rules)?;
+        bpf_devices::apply(dir, rules)?;
     }
     if let Some(unified) = r.unified() {
         apply_unified(dir, unified)?;
@@ -269,8 +268,7 @@ mod tests {
             "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 100}]},
             "hugepageLimits": [{"pageSize": "2MB", "limit": -1}],
             "rdma": {"mlx5_0": {"hcaHandles": 2}},
-            "unified": {"memory.high": "900"},
-            "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
+            "unified": {"memory.high": "900"}
         }"#,
         );
         apply(&cg.0, &r, false).unwrap();
@@ -315,8 +313,6 @@ mod tests {
             let err = apply(&cg.0, &resources(json), false).unwrap_err();
             assert!(err.to_string().contains(file), "{json}: {err}");
         }
-        let deny_later = r#"{"devices": [{"allow": true, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "w"}]}"#;
-        assert!(apply(&cg.0, &resources(deny_later), false).is_err());
         // Swap without a memory limit cannot be expressed on v2.
         assert!(apply(&cg.0, &resources(r#"{"memory": {"swap": 10}}"#), false).is_err());
     }

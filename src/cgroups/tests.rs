@@ -64,7 +64,7 @@ fn serde_round_trip_keeps_what_was_made() {
     // An older state without the new fields still loads.
     let old = r#"{"path":"/berth/x","layout":"hybrid","dirs":["/sys/fs/cgroup/cpu/berth/x"]}"#;
     let old: CgroupManager = serde_json::from_str(old).unwrap();
-    assert!(old.created.get().is_empty());
+    assert!(old.created.get().is_none());
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn create_makes_every_dir_and_destroy_removes_only_ours() {
         assert!(dir.is_dir(), "{} missing", dir.display());
     }
     // Both levels were ours, in every hierarchy, parents before children.
-    let created = cg.mgr.created.get();
+    let created = cg.mgr.created.get().unwrap();
     assert_eq!(created.len(), cg.mgr.dirs.len() * 2);
     for h in &cg.mgr.hierarchies {
         let top = h.mount_point.join(&cg.top);
@@ -92,7 +92,7 @@ fn create_makes_every_dir_and_destroy_removes_only_ours() {
     // A second container under the same (now existing) parent records only its leaf.
     let sibling = CgroupManager::new(Some(&format!("/{}/other", cg.top)), "x").unwrap();
     sibling.create(None).unwrap();
-    assert_eq!(sibling.created.get(), sibling.dirs);
+    assert_eq!(sibling.created.get(), Some(sibling.dirs.clone()));
     sibling.destroy().unwrap();
     for h in &sibling.hierarchies {
         assert!(!h.dir.exists());
@@ -111,7 +111,7 @@ fn create_makes_every_dir_and_destroy_removes_only_ours() {
 fn join_self_pids_and_kill_all() {
     let cg = TestCgroup::new();
     cg.mgr.create(None).unwrap();
-    let member = Member::spawn(&cg.mgr);
+    let mut member = Member::spawn(&cg.mgr);
     assert_eq!(cg.mgr.pids().unwrap(), vec![member.pid.as_raw()]);
     // Every hierarchy, the unified one included, holds the child.
     for dir in &cg.mgr.dirs {
@@ -123,11 +123,7 @@ fn join_self_pids_and_kill_all() {
         );
     }
     cg.mgr.kill_all(Signal::SIGKILL).unwrap();
-    let status = nix::sys::wait::waitpid(member.pid, None).unwrap();
-    assert!(matches!(
-        status,
-        nix::sys::wait::WaitStatus::Signaled(_, Signal::SIGKILL, _)
-    ));
+    assert_eq!(member.killed_by(), Signal::SIGKILL);
     assert!(!cg.mgr.is_frozen().unwrap(), "kill_all thaws again");
     // Now empty, so destroy succeeds at once.
     cg.mgr.destroy().unwrap();
@@ -144,7 +140,7 @@ fn process_state(pid: nix::unistd::Pid) -> char {
 fn freeze_and_thaw_v1() {
     let cg = TestCgroup::new();
     cg.mgr.create(None).unwrap();
-    let member = Member::spawn(&cg.mgr);
+    let mut member = Member::spawn(&cg.mgr);
     assert!(!cg.mgr.is_frozen().unwrap());
     cg.mgr.freeze().unwrap();
     assert!(cg.mgr.is_frozen().unwrap());
@@ -155,11 +151,7 @@ fn freeze_and_thaw_v1() {
     assert_ne!(process_state(member.pid), 'Z');
     cg.mgr.thaw().unwrap();
     assert!(!cg.mgr.is_frozen().unwrap());
-    let status = nix::sys::wait::waitpid(member.pid, None).unwrap();
-    assert!(matches!(
-        status,
-        nix::sys::wait::WaitStatus::Signaled(_, Signal::SIGTERM, _)
-    ));
+    assert_eq!(member.killed_by(), Signal::SIGTERM);
 }
 
 #[test]
@@ -191,4 +183,71 @@ fn failing_create_leaves_nothing() {
             h.mount_point.display()
         );
     }
+}
+
+/// A v2 manager over this host's cgroup2 hierarchy (where a hybrid manager has made
+/// the directory): exercises the v2 paths of pids, freeze, kill_all (cgroup.kill) and
+/// stats on the real kernel without touching the root's subtree_control.
+#[test]
+fn v2_manager_paths_on_the_unified_hierarchy() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let unified: Vec<mountinfo::Mount> = mountinfo::read()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.unified)
+        .collect();
+    let path = format!("/{}/ctr", cg.top);
+    let v2 = CgroupManager::from_mounts(unified, Some(&path), "x").unwrap();
+    assert_eq!(v2.layout, Layout::V2);
+    assert_eq!(v2.v2_dir().as_deref(), cg.mgr.unified_dir());
+
+    let mut member = Member::spawn(&v2);
+    assert_eq!(v2.pids().unwrap(), vec![member.pid.as_raw()]);
+    v2.freeze().unwrap();
+    assert!(v2.is_frozen().unwrap());
+    v2.thaw().unwrap();
+    assert!(!v2.is_frozen().unwrap());
+    // cpu.stat is a core file of every v2 cgroup; the sleeping member used a little CPU.
+    let stats = v2.stats().unwrap();
+    assert!(stats.cpu.usage.total > 0);
+    v2.kill_all(Signal::SIGKILL).unwrap();
+    assert_eq!(member.killed_by(), Signal::SIGKILL);
+}
+
+#[test]
+fn kill_all_with_another_signal_freezes_signals_and_thaws() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let mut first = Member::spawn(&cg.mgr);
+    let mut second = Member::spawn(&cg.mgr);
+    cg.mgr.kill_all(Signal::SIGUSR1).unwrap();
+    for m in [&mut first, &mut second] {
+        assert_eq!(m.killed_by(), Signal::SIGUSR1);
+    }
+    assert!(!cg.mgr.is_frozen().unwrap());
+}
+
+#[test]
+fn destroy_of_a_busy_cgroup_says_why() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let member = Member::spawn(&cg.mgr);
+    let err = cg.mgr.destroy().unwrap_err();
+    assert!(err.to_string().contains("processes remain"), "{err}");
+    drop(member);
+    // Once the member is gone, destroy removes everything.
+    cg.mgr.destroy().unwrap();
+    assert!(cg.mgr.dirs.iter().all(|d| !d.exists()));
+}
+
+#[test]
+fn an_existing_cgroup_is_joined_but_not_removed() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let again = CgroupManager::new(Some(&cg.mgr.path), "x").unwrap();
+    again.create(None).unwrap();
+    assert_eq!(again.created.get(), Some(Vec::new()));
+    again.destroy().unwrap();
+    assert!(cg.mgr.dirs.iter().all(|d| d.is_dir()));
 }
