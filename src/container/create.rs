@@ -167,8 +167,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), &opts.id)?;
-    cleanup.cgroup = Some(cgroup.clone());
+    // create() removes what it made when it fails; afterwards the cleanup guard owns it.
     cgroup.create(super::device_rules::effective_resources(&linux).as_ref())?;
+    cleanup.cgroup = Some(cgroup.clone());
 
     let mut st = State {
         id: opts.id.clone(),
