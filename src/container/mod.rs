@@ -3,6 +3,7 @@
 mod clone;
 pub mod create;
 mod device_rules;
+pub mod exec;
 mod init;
 pub mod run;
 
