@@ -55,6 +55,60 @@ enum LogFormat {
     Json,
 }
 
+#[derive(clap::Args, Debug)]
+struct ExecArgs {
+    /// The process as OCI process JSON (what containerd and conmon pass).
+    #[arg(short, long, value_name = "FILE")]
+    process: Option<PathBuf>,
+    /// Return once the process started; its pid goes to --pid-file.
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master.
+    #[arg(long, value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Allocate a pty.
+    #[arg(short, long)]
+    tty: bool,
+    /// Working directory inside the container.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Add or replace an environment variable (KEY=VALUE); repeatable.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// UID[:GID], numbers or names from the container's /etc/passwd and /etc/group.
+    #[arg(short, long, value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Supplementary group id; repeatable.
+    #[arg(short = 'g', long, value_name = "GID")]
+    additional_gids: Vec<u32>,
+    /// Add a capability (CAP_X or X); repeatable.
+    #[arg(short, long, value_name = "CAP")]
+    cap: Vec<String>,
+    /// Set no_new_privs.
+    #[arg(long)]
+    no_new_privs: bool,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    preserve_fds: i32,
+    /// AppArmor profile (an error on hosts without AppArmor).
+    #[arg(long, value_name = "PROFILE")]
+    apparmor: Option<String>,
+    /// SELinux label (an error on hosts without SELinux).
+    #[arg(long, value_name = "LABEL")]
+    process_label: Option<String>,
+    /// Exec even when the container is paused.
+    #[arg(long)]
+    ignore_paused: bool,
+    /// Sub-cgroup to run in (not supported yet).
+    #[arg(long, value_name = "PATH")]
+    cgroup: Option<String>,
+    id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create a container: set everything up and leave its init waiting for `start`.
@@ -148,58 +202,7 @@ enum Command {
         args: Vec<String>,
     },
     /// Run a new process in a running container: berth exec ID COMMAND [ARGS...]
-    Exec {
-        /// The process as OCI process JSON (what containerd and conmon pass).
-        #[arg(short, long, value_name = "FILE")]
-        process: Option<PathBuf>,
-        /// Return once the process started; its pid goes to --pid-file.
-        #[arg(short, long)]
-        detach: bool,
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        /// Unix socket that receives the pty master.
-        #[arg(long, value_name = "PATH")]
-        console_socket: Option<PathBuf>,
-        /// Allocate a pty.
-        #[arg(short, long)]
-        tty: bool,
-        /// Working directory inside the container.
-        #[arg(long, value_name = "DIR")]
-        cwd: Option<PathBuf>,
-        /// Add or replace an environment variable (KEY=VALUE); repeatable.
-        #[arg(short, long, value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// UID[:GID], numbers or names from the container's /etc/passwd and /etc/group.
-        #[arg(short, long, value_name = "UID[:GID]")]
-        user: Option<String>,
-        /// Supplementary group id; repeatable.
-        #[arg(short = 'g', long, value_name = "GID")]
-        additional_gids: Vec<u32>,
-        /// Add a capability (CAP_X or X); repeatable.
-        #[arg(short, long, value_name = "CAP")]
-        cap: Vec<String>,
-        /// Set no_new_privs.
-        #[arg(long)]
-        no_new_privs: bool,
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        preserve_fds: i32,
-        /// AppArmor profile (an error on hosts without AppArmor).
-        #[arg(long, value_name = "PROFILE")]
-        apparmor: Option<String>,
-        /// SELinux label (an error on hosts without SELinux).
-        #[arg(long, value_name = "LABEL")]
-        process_label: Option<String>,
-        /// Exec even when the container is paused.
-        #[arg(long)]
-        ignore_paused: bool,
-        /// Sub-cgroup to run in (not supported yet).
-        #[arg(long, value_name = "PATH")]
-        cgroup: Option<String>,
-        id: String,
-        /// The command and its arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    Exec(Box<ExecArgs>),
     /// (not implemented yet) Freeze every process of a container.
     Pause {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -389,26 +392,27 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Ps { .. } => bail!("ps: not implemented yet (issue #3)"),
-        Command::Exec {
-            process,
-            detach,
-            pid_file,
-            console_socket,
-            tty,
-            cwd,
-            env,
-            user,
-            additional_gids,
-            cap,
-            no_new_privs,
-            preserve_fds,
-            apparmor,
-            process_label,
-            ignore_paused,
-            cgroup,
-            id,
-            args,
-        } => {
+        Command::Exec(a) => {
+            let ExecArgs {
+                process,
+                detach,
+                pid_file,
+                console_socket,
+                tty,
+                cwd,
+                env,
+                user,
+                additional_gids,
+                cap,
+                no_new_privs,
+                preserve_fds,
+                apparmor,
+                process_label,
+                ignore_paused,
+                cgroup,
+                id,
+                args,
+            } = *a;
             if cgroup.is_some() {
                 bail!("exec --cgroup: sub-cgroups are not supported yet");
             }

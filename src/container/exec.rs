@@ -85,14 +85,11 @@ pub fn build_process(
         ));
     }
     let config = st.bundle.join("config.json");
-    let mut p = match std::fs::read(&config)
+    let mut p = std::fs::read(&config)
         .ok()
         .and_then(|t| crate::config::parse(&t).ok())
         .and_then(|s| s.process().clone())
-    {
-        Some(p) => p,
-        None => Process::default(),
-    };
+        .unwrap_or_default();
     p.set_args(Some(o.args.clone()));
     p.set_terminal(Some(o.tty));
     let mut env = p.env().clone().unwrap_or_default();
