@@ -415,3 +415,23 @@ fn rootfs_sysctl() {
     assert_eq!(f.sysctl("net.ipv4.ip_forward").as_deref(), Some("1"));
     assert_eq!(f.sysctl("kernel.msgmax").as_deref(), Some("12345"));
 }
+
+#[test]
+fn mount_rbind_recursive_readonly() {
+    let mut t = Test::new("mount_rbind_recursive_readonly");
+    let tree = t.host_dir("tree");
+    std::fs::create_dir(tree.join("sub")).unwrap();
+    let _sub = HostMount::tmpfs(&tree.join("sub"));
+    let src = tree.display().to_string();
+    spec::add_mount(&mut t.config, "/mnt/rro", "bind", &src, &["rbind", "rro"]);
+    spec::add_mount(&mut t.config, "/mnt/ro", "bind", &src, &["rbind", "ro"]);
+    t.checker(&["--access", "/mnt/rro/sub", "--access", "/mnt/ro/sub"]);
+    let f = t.run_checker();
+    assert!(f.mount_at("/mnt/rro/sub").expect("rro submount").has("ro"));
+    assert!(!f.writable("/mnt/rro/sub"), "rro reaches submounts");
+    assert!(f.mount_at("/mnt/ro").expect("ro top").has("ro"));
+    assert!(
+        f.writable("/mnt/ro/sub"),
+        "plain ro applies to the top mount only"
+    );
+}
