@@ -213,6 +213,24 @@ fn mount_destination_created_inside_rootfs() {
     assert!(t.bundle.join("rootfs/new/deep/dir").is_dir());
 }
 
+/// Starts a created container and checks that a tmpfs is mounted (inside it) at a path
+/// ending in each suffix, then deletes it.
+fn confined_mounts_exist(t: &Test, id: &str, suffixes: &[&str]) {
+    t.start(id).assert_ok();
+    t.wait_stopped(id);
+    let f = t.facts(id);
+    for suffix in suffixes {
+        assert!(
+            f.mounts()
+                .iter()
+                .any(|m| m.fstype == "tmpfs" && m.mount_point.ends_with(suffix)),
+            "accepted mount ending in {suffix} is missing: {:?}",
+            f.mounts()
+        );
+    }
+    t.delete(id).assert_ok();
+}
+
 #[test]
 fn mount_destination_symlink_stays_in_rootfs() {
     let mut t = Test::new("mount_destination_symlink_stays_in_rootfs");
@@ -236,7 +254,8 @@ fn mount_destination_symlink_stays_in_rootfs() {
         "a mount destination escaped the rootfs via a symlink: {entries:?}"
     );
     if out.success() {
-        t.call(&["delete", "--force", &id]).assert_ok();
+        // Accepted: then both tmpfs mounts must exist inside the container.
+        confined_mounts_exist(&t, &id, &["/x", "/y"]);
     }
     t.assert_nothing_left(&id);
 }
@@ -255,7 +274,7 @@ fn mount_destination_dotdot_stays_in_rootfs() {
         "a '..' mount destination escaped the rootfs: {entries:?}"
     );
     if out.success() {
-        t.call(&["delete", "--force", &id]).assert_ok();
+        confined_mounts_exist(&t, &id, &["/z"]);
     }
     t.assert_nothing_left(&id);
 }
@@ -433,5 +452,34 @@ fn mount_rbind_recursive_readonly() {
     assert!(
         f.writable("/mnt/ro/sub"),
         "plain ro applies to the top mount only"
+    );
+}
+
+#[test]
+fn mount_bind_propagation_flags() {
+    let mut t = Test::new("mount_bind_propagation_flags");
+    let data = t.host_dir("data");
+    let src = data.display().to_string();
+    spec::add_mount(
+        &mut t.config,
+        "/mnt/shared",
+        "bind",
+        &src,
+        &["rbind", "rshared"],
+    );
+    spec::add_mount(
+        &mut t.config,
+        "/mnt/private",
+        "bind",
+        &src,
+        &["rbind", "rprivate"],
+    );
+    let f = t.run_checker();
+    let shared = f.mount_at("/mnt/shared").expect("shared bind");
+    assert!(shared.is_shared(), "rshared bind is not shared: {shared:?}");
+    let private = f.mount_at("/mnt/private").expect("private bind");
+    assert!(
+        private.optional.is_empty(),
+        "rprivate bind has propagation: {private:?}"
     );
 }
