@@ -247,6 +247,12 @@ impl Test {
         self.call(&["delete", id])
     }
 
+    /// `delete --force id`, asserting success.
+    #[track_caller]
+    pub fn delete_force(&self, id: &str) {
+        self.call(&["delete", "--force", id]).assert_ok();
+    }
+
     /// The pid written to container `id`'s pid file.
     #[track_caller]
     pub fn pid(&self, id: &str) -> i32 {

@@ -34,7 +34,7 @@ fn cgroups_container_placed_in_cgroups_path() {
         );
     }
     assert!(!cgroups::existing_dirs(&want).is_empty());
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     assert!(
         cgroups::existing_dirs(&want).is_empty(),
         "delete left {want}"
@@ -74,7 +74,7 @@ fn cgroups_default_path_when_empty_removed_on_delete() {
         !cgroups::existing_dirs(&path).is_empty(),
         "default cgroup {path} missing"
     );
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     assert!(
         cgroups::existing_dirs(&path).is_empty(),
         "delete left the default cgroup {path}"

@@ -97,7 +97,7 @@ fn client_conmon_log_format_equals_form() {
     t.wait_output_lines(&id, 1);
     t.call(&["kill", &id, "9"]).assert_ok();
     t.wait_stopped(&id);
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     let out = t.call(&["state", &id]);
     out.assert_failed();
     assert!(out.stderr.contains("does not exist"), "{}", out.describe());
@@ -169,7 +169,7 @@ fn client_podman_default_root() {
         default_root.display()
     );
     t.call(&["kill", &id, "9"]).assert_ok();
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     assert!(!default_root.join(&id).exists());
     t.assert_nothing_left(&id);
 }

@@ -69,7 +69,7 @@ fn lifecycle_pid_file_relative_to_cwd() {
         .parse()
         .expect("pid file holds a number");
     assert_eq!(t.state(&id)["pid"], pid);
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     t.assert_nothing_left(&id);
 }
 
@@ -96,7 +96,7 @@ fn lifecycle_state_json_fields() {
         "bundle is the absolute bundle path"
     );
     assert_eq!(state["annotations"]["org.berth.test"], "yes");
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn lifecycle_kill_unknown_signal_fails() {
     t.create();
     t.kill(&id, "SIGBOGUS").assert_failed();
     assert_eq!(t.status(&id), "created");
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn lifecycle_delete_running_fails_and_changes_nothing() {
     assert!(host::alive(pid), "delete of a running container killed it");
     assert_eq!(t.status(&id), "running");
     assert_eq!(t.state(&id)["pid"], pid);
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     assert!(host::wait_gone(pid, Duration::from_secs(10)));
     t.assert_nothing_left(&id);
 }
@@ -175,7 +175,7 @@ fn lifecycle_delete_force_created_container() {
     let id = t.id.clone();
     t.create();
     let pid = t.pid(&id);
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     assert!(host::wait_gone(pid, Duration::from_secs(10)));
     t.assert_nothing_left(&id);
 }
@@ -190,7 +190,7 @@ fn lifecycle_start_running_fails() {
     t.wait_output_lines(&id, 1);
     t.start(&id).assert_failed();
     assert_eq!(t.status(&id), "running");
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn lifecycle_list_table_json_quiet() {
         assert!(e["pid"].as_i64().is_some_and(|p| p > 0), "{e}");
     }
     for id in [&a, &b] {
-        t.call(&["delete", "--force", id]).assert_ok();
+        t.delete_force(id);
         t.assert_nothing_left(id);
     }
     let empty = t.call(&["list", "-q"]);

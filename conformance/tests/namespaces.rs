@@ -163,7 +163,7 @@ fn namespace_join_by_path() {
         owner_facts.ns("pid"),
         "pid namespace still new"
     );
-    t.call(&["delete", "--force", &owner]).assert_ok();
+    t.delete_force(&owner);
     t.assert_nothing_left(&owner);
 }
 
@@ -227,6 +227,6 @@ fn namespace_join_user_namespace_by_path() {
     assert_eq!(f.str("hostname"), "userns-owner");
     assert_eq!(f.uid(), 0);
     assert_eq!(f.str("uid_map"), owner_facts.str("uid_map"));
-    t.call(&["delete", "--force", &owner]).assert_ok();
+    t.delete_force(&owner);
     t.assert_nothing_left(&owner);
 }
