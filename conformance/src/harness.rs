@@ -445,7 +445,17 @@ impl Test {
 impl Drop for Test {
     fn drop(&mut self) {
         let problems = self.clean_up();
-        if !problems.is_empty() && !std::thread::panicking() {
+        let failed = std::thread::panicking() || !problems.is_empty();
+        if failed && std::env::var_os("BERTH_CONFORMANCE_KEEP").is_some() {
+            eprintln!("{}: keeping {}", self.name, self.dir().display());
+            self.dir.keep();
+        }
+        if problems.is_empty() {
+            return;
+        }
+        if std::thread::panicking() {
+            eprintln!("{}: the runtime also left behind: {problems:#?}", self.name);
+        } else {
             panic!("{}: the runtime left behind: {problems:#?}", self.name);
         }
     }
