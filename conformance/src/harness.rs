@@ -122,6 +122,8 @@ impl Test {
     fn call_files(&self) -> (PathBuf, PathBuf) {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         let calls = self.dir().join("calls");
+        // A runtime that wrongly accepted an id like ".." may have removed it.
+        let _ = std::fs::create_dir_all(&calls);
         (
             calls.join(format!("{n}.out")),
             calls.join(format!("{n}.err")),
@@ -356,8 +358,36 @@ impl Test {
 
     /// Processes whose command line names this test's private dir (runtime processes
     /// started for it: their --root, --bundle or --pid-file lies there).
+    /// Container inits (runtimes that fork without exec show their own command line in
+    /// a waiting init) are not counted: see [`Test::live_init`].
     pub fn runtime_processes(&self) -> Vec<i32> {
+        let inits: Vec<i32> = self
+            .ids
+            .lock()
+            .map(|ids| ids.iter().filter_map(|id| self.live_init(id)).collect())
+            .unwrap_or_default();
         host::processes_mentioning(&format!("{}/", self.dir().display()))
+            .into_iter()
+            .filter(|pid| !inits.contains(pid))
+            .collect()
+    }
+
+    /// The pid from container `id`'s pid file, when that process is alive and belongs to
+    /// this test (in the container's cgroup, or running a command line naming the test dir).
+    pub fn live_init(&self, id: &str) -> Option<i32> {
+        let pid = std::fs::read_to_string(self.io_path(id, "pid"))
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()?;
+        let in_cgroup = self.owns(id)
+            && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|c| c.contains(&cgroups::path_for(id)));
+        let ours = in_cgroup
+            || std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c).contains(&self.dir().display().to_string())
+            });
+        (host::alive(pid) && ours).then_some(pid)
     }
 
     /// What the runtime left for container `id`: state entries in --root, cgroup dirs,
@@ -375,6 +405,12 @@ impl Test {
         if self.owns(id) {
             for cg in cgroups::existing_dirs(&cgroups::path_for(id)) {
                 found.push(format!("cgroup {}", cg.display()));
+            }
+        }
+        if let Some(pid) = self.live_init(id) {
+            // Allow a killed init a moment to be reaped.
+            if !host::wait_gone(pid, Duration::from_secs(2)) {
+                found.push(format!("init {pid} of {id} still alive"));
             }
         }
         for pid in self.runtime_processes() {
@@ -405,19 +441,11 @@ impl Test {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 running.wait(Duration::from_secs(30))
             }));
-            if let Some(pid) = std::fs::read_to_string(self.io_path(id, "pid"))
-                .ok()
-                .and_then(|p| p.trim().parse::<i32>().ok())
-            {
-                let in_our_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-                    .is_ok_and(|c| c.contains(id.as_str()));
-                if host::alive(pid) && in_our_cgroup && self.owns(id) {
-                    problems.push(format!("init {pid} of {id} alive after delete --force"));
-                    host::kill(pid, libc::SIGKILL);
-                }
-            }
             for found in self.leftovers(id) {
                 problems.push(found);
+            }
+            if let Some(pid) = self.live_init(id) {
+                host::kill(pid, libc::SIGKILL);
             }
             if self.owns(id) {
                 cgroups::remove(&cgroups::path_for(id));
