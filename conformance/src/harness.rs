@@ -350,10 +350,7 @@ impl Test {
     /// Whether `id` is one this test made up (`<name>-<pid>[-suffix]`). Only such ids get
     /// cgroup and process cleanup: a bad-input id like ".." must never widen it.
     fn owns(&self, id: &str) -> bool {
-        id.starts_with(&self.id)
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        id_owned_by(&self.id, id)
     }
 
     /// Processes whose command line names this test's private dir (runtime processes
@@ -470,6 +467,19 @@ impl Test {
     }
 }
 
+/// Whether `id` is `test_id` or `test_id-<suffix>` made only of [A-Za-z0-9_-].
+fn id_owned_by(test_id: &str, id: &str) -> bool {
+    let suffix_ok = match id.strip_prefix(test_id) {
+        Some("") => true,
+        Some(rest) => rest.starts_with('-'),
+        None => false,
+    };
+    suffix_ok
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 impl Drop for Test {
     fn drop(&mut self) {
         let problems = self.clean_up();
@@ -485,6 +495,21 @@ impl Drop for Test {
             eprintln!("{}: the runtime also left behind: {problems:#?}", self.name);
         } else {
             panic!("{}: the runtime left behind: {problems:#?}", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_owned_by;
+
+    #[test]
+    fn only_the_tests_own_ids_get_cleanup() {
+        assert!(id_owned_by("t-1", "t-1"));
+        assert!(id_owned_by("t-1", "t-1-a"));
+        assert!(!id_owned_by("t-1", "t-10"), "another test's id");
+        for bad in ["..", ".", "a/b", "../t-1", "t-1/..", "t-1-..", ""] {
+            assert!(!id_owned_by("t-1", bad), "{bad:?} must not be owned");
         }
     }
 }
