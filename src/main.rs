@@ -325,6 +325,11 @@ fn run(cli: Cli) -> Result<i32> {
                 preserve_fds,
                 foreground: !detach,
             };
+            if !detach {
+                // The init may be a grandchild (joined user namespace + new pid namespace):
+                // adopt it so it can be waited for.
+                container::run::become_subreaper();
+            }
             let created = container::create(&root, &opts)?;
             if let Err(e) = container::start(&root, &id) {
                 let _ = container::delete(&root, &id, true);

@@ -253,6 +253,25 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
             .send(&Msg::Go(pid))
             .map_err(|e| init_failure(e, pid))?;
     }
+    let pid = if plan.fork_for_pid {
+        // The clone forked the real init and exits; it reports the init's host pid.
+        let msg = parent_end.recv().map_err(|e| init_failure(e, pid))?;
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        match msg {
+            Msg::Pid(init) => {
+                cleanup.pid = Some(init);
+                init
+            }
+            Msg::Error(m) => return Err(Error::Other(m)),
+            other => {
+                return Err(Error::Other(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
+        }
+    } else {
+        pid
+    };
     st.pid = pid;
     st.pid_start = state::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
     st.save(root)?;

@@ -72,15 +72,23 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
             Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
             Err(e) => return Err(Error::Other(e.to_string())),
         }
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
-            .map_err(|e| Error::sys("become root in the user namespace (setresgid 0)", e))?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
-            .map_err(|e| Error::sys("become root in the user namespace (setresuid 0)", e))?;
+        become_namespace_root()?;
     }
     if let Some(cg) = ctx.cgroup {
         cg.join_self()?;
     }
     crate::namespaces::join_and_unshare(ctx.plan)?;
+    if ctx
+        .plan
+        .joins
+        .iter()
+        .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User)
+    {
+        become_namespace_root()?;
+    }
+    if ctx.plan.fork_for_pid {
+        become_pid_one(ctx)?;
+    }
     if ctx.plan.new_cgroup {
         // SAFETY: unshare of this single-threaded process's cgroup namespace.
         if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
@@ -177,6 +185,34 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     eprintln!("berth: {err}");
     // SAFETY: exit without running inherited atexit handlers.
     unsafe { libc::_exit(127) }
+}
+
+/// Takes uid/gid 0 of the user namespace just entered (its mappings decide who that is on
+/// the host), so files the init makes have a mapped owner.
+fn become_namespace_root() -> Result<()> {
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .map_err(|e| Error::sys("become root in the user namespace (setresgid 0)", e))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .map_err(|e| Error::sys("become root in the user namespace (setresuid 0)", e))
+}
+
+/// After unsharing a pid namespace (owned by a joined user namespace), fork once more: the
+/// child is pid 1 there and carries on as the init; this process reports its host pid to
+/// the parent and exits.
+fn become_pid_one(ctx: &InitContext<'_>) -> Result<()> {
+    // SAFETY: this process is single-threaded (a clone of single-threaded berth), so the
+    // child may run any code.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork into pid namespace", e))? {
+        nix::unistd::ForkResult::Child => Ok(()),
+        nix::unistd::ForkResult::Parent { child } => {
+            let code = match ctx.sync.send(&Msg::Pid(child.as_raw())) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            // SAFETY: leave without running inherited atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+    }
 }
 
 /// The process attributes shared by the container's init and `exec`'d processes, in
