@@ -1,0 +1,73 @@
+//! Per-architecture syscall name → number tables (generated, see `tools/gen_syscall_tables.py`).
+
+mod aarch64;
+mod x32;
+mod x86;
+mod x86_64;
+
+/// Which generated table to consult.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Table {
+    X86_64,
+    X86,
+    /// x32 numbers without `__X32_SYSCALL_BIT`.
+    X32,
+    Aarch64,
+}
+
+impl Table {
+    fn rows(self) -> &'static [(&'static str, u32)] {
+        match self {
+            Table::X86_64 => x86_64::SYSCALLS,
+            Table::X86 => x86::SYSCALLS,
+            Table::X32 => x32::SYSCALLS,
+            Table::Aarch64 => aarch64::SYSCALLS,
+        }
+    }
+
+    /// Number of `name` in this table, if the architecture has it.
+    pub(crate) fn lookup(self, name: &str) -> Option<u32> {
+        let rows = self.rows();
+        rows.binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| rows[i].1)
+    }
+
+    /// Every table, for "is this name known anywhere" checks.
+    pub(crate) const ALL: [Table; 4] = [Table::X86_64, Table::X86, Table::X32, Table::Aarch64];
+}
+
+/// Name of x86-64 syscall `nr` (tests only: reverse lookups are a linear scan).
+#[cfg(test)]
+pub(crate) fn x86_64_name(nr: u32) -> Option<&'static str> {
+    x86_64::SYSCALLS
+        .iter()
+        .find(|(_, n)| *n == nr)
+        .map(|(name, _)| *name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_and_unique() {
+        for t in Table::ALL {
+            let rows = t.rows();
+            assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{t:?} not sorted");
+        }
+    }
+
+    #[test]
+    fn well_known_numbers() {
+        assert_eq!(Table::X86_64.lookup("read"), Some(0));
+        assert_eq!(Table::X86_64.lookup("uname"), Some(63));
+        assert_eq!(Table::X86_64.lookup("clone3"), Some(435));
+        assert_eq!(Table::X86_64.lookup("mseal"), Some(462));
+        assert_eq!(Table::X86.lookup("uname"), Some(122));
+        assert_eq!(Table::X32.lookup("read"), Some(0));
+        assert_eq!(Table::Aarch64.lookup("openat"), Some(56));
+        assert_eq!(Table::Aarch64.lookup("open"), None);
+        assert_eq!(Table::X86_64.lookup("no_such_syscall"), None);
+    }
+}
