@@ -1,0 +1,241 @@
+//! Root tests against the real kernel: each filter is installed in a forked child (the test
+//! process itself stays unfiltered), the child runs probe syscalls and reports through its
+//! exit status.
+
+use berth_seccomp::{compile, default_profile, Program};
+use oci_spec::runtime::LinuxSeccomp;
+use serde_json::json;
+
+const OK: i32 = 0;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn prog(v: serde_json::Value) -> Program {
+    let p: LinuxSeccomp = serde_json::from_value(v).unwrap();
+    compile(&p).unwrap()
+}
+
+/// How a child ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    Exit(i32),
+    Signal(i32),
+}
+
+/// Forks; the child installs `program` then runs `probe` and exits with its result.
+/// Only async-signal-safe work happens in the child: the program is compiled beforehand.
+fn in_child(program: &Program, probe: impl FnOnce() -> i32) -> End {
+    // SAFETY: the child only makes raw syscalls and calls _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = match program.install() {
+            Ok(_) => probe(),
+            Err(_) => 200,
+        };
+        // SAFETY: terminate the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid);
+    if libc::WIFEXITED(status) {
+        End::Exit(libc::WEXITSTATUS(status))
+    } else {
+        End::Signal(libc::WTERMSIG(status))
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Raw syscall returning `-errno` on failure.
+fn sys(nr: libc::c_long, a0: u64) -> i64 {
+    // SAFETY: probes use syscalls whose arguments are plain integers or null.
+    let r = unsafe { libc::syscall(nr, a0, 0u64, 0u64, 0u64) };
+    if r < 0 {
+        -i64::from(errno())
+    } else {
+        r
+    }
+}
+
+fn uname_errno() -> i32 {
+    let mut u = std::mem::MaybeUninit::<libc::utsname>::uninit();
+    // SAFETY: uname writes into the buffer we provide.
+    if unsafe { libc::uname(u.as_mut_ptr()) } == 0 {
+        OK
+    } else {
+        errno()
+    }
+}
+
+fn parent_is_unfiltered() {
+    assert_eq!(uname_errno(), OK);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(
+        status.lines().any(|l| l == "Seccomp:\t0"),
+        "parent got filtered"
+    );
+}
+
+#[test]
+fn errno_on_uname() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let p = prog(json!({"defaultAction":"SCMP_ACT_ALLOW",
+        "flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC"],
+        "syscalls":[{"names":["uname"],"action":"SCMP_ACT_ERRNO"}]}));
+    assert_eq!(in_child(&p, uname_errno), End::Exit(libc::EPERM));
+    let p = prog(json!({"defaultAction":"SCMP_ACT_ALLOW",
+        "syscalls":[{"names":["uname"],"action":"SCMP_ACT_ERRNO","errnoRet":77}]}));
+    assert_eq!(in_child(&p, uname_errno), End::Exit(77));
+    parent_is_unfiltered();
+}
+
+#[test]
+fn default_errno_ret_and_no_new_privs_untouched() {
+    if !is_root() {
+        return;
+    }
+    let p = prog(
+        json!({"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":42,
+        "syscalls":[{"names":["exit_group","exit","prctl"],"action":"SCMP_ACT_ALLOW"}]}),
+    );
+    let probe = || {
+        // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer arguments.
+        let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+        if nnp != 0 {
+            return 99;
+        }
+        uname_errno()
+    };
+    assert_eq!(in_child(&p, probe), End::Exit(42));
+    parent_is_unfiltered();
+}
+
+#[test]
+fn argument_conditions_use_both_halves() {
+    if !is_root() {
+        return;
+    }
+    // getpgid(0x1_0000_0000) is refused; getpgid(0) (same low word) is not.
+    let p = prog(json!({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["getpgid"],"action":"SCMP_ACT_ERRNO","errnoRet":77,
+         "args":[{"index":0,"value":0x1_0000_0000u64,"op":"SCMP_CMP_EQ"}]},
+        {"names":["getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":78,
+         "args":[{"index":0,"value":0xf,"valueTwo":0x2,"op":"SCMP_CMP_MASKED_EQ"}]}]}));
+    let probe = || {
+        if sys(libc::SYS_getpgid, 0x1_0000_0000) != -77 {
+            return 1;
+        }
+        if sys(libc::SYS_getpgid, 0) < 0 {
+            return 2;
+        }
+        // PRIO_PROCESS = 0 → allowed; 0x12 & 0xf == 2 → refused.
+        if sys(libc::SYS_getpriority, 0) < 0 {
+            return 3;
+        }
+        if sys(libc::SYS_getpriority, 0x12) != -78 {
+            return 4;
+        }
+        OK
+    };
+    assert_eq!(in_child(&p, probe), End::Exit(OK));
+    parent_is_unfiltered();
+}
+
+#[test]
+fn kill_process_and_trap() {
+    if !is_root() {
+        return;
+    }
+    for action in ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL", "SCMP_ACT_TRAP"] {
+        let p = prog(json!({"defaultAction":"SCMP_ACT_ALLOW",
+            "syscalls":[{"names":["uname"],"action":action}]}));
+        assert_eq!(
+            in_child(&p, uname_errno),
+            End::Signal(libc::SIGSYS),
+            "{action}"
+        );
+    }
+    parent_is_unfiltered();
+}
+
+#[test]
+fn enosys_for_syscalls_newer_than_the_profile() {
+    if !is_root() {
+        return;
+    }
+    // Highest named: exit_group (231) on x86-64.
+    let p = prog(json!({"defaultAction":"SCMP_ACT_ERRNO",
+        "syscalls":[{"names":["exit_group","exit","uname","getpid"],"action":"SCMP_ACT_ALLOW"}]}));
+    let probe = || {
+        if sys(libc::SYS_getpid, 0) <= 0 {
+            return 1;
+        }
+        if sys(libc::SYS_getppid, 0) != -i64::from(libc::EPERM) {
+            return 2;
+        }
+        if sys(libc::SYS_clone3, 0) != -i64::from(libc::ENOSYS) {
+            return 3;
+        }
+        if sys(462 /* mseal */, 0) != -i64::from(libc::ENOSYS) {
+            return 4;
+        }
+        OK
+    };
+    assert_eq!(in_child(&p, probe), End::Exit(OK));
+    parent_is_unfiltered();
+}
+
+#[test]
+fn default_profile_blocks_unshare_without_cap_sys_admin() {
+    if !is_root() {
+        return;
+    }
+    let unprivileged = compile(&default_profile(&["CAP_CHOWN".into()])).unwrap();
+    let probe = || {
+        if uname_errno() != OK || sys(libc::SYS_getpid, 0) <= 0 {
+            return 1;
+        }
+        if sys(libc::SYS_unshare, libc::CLONE_NEWUTS as u64) != -i64::from(libc::EPERM) {
+            return 2;
+        }
+        if sys(libc::SYS_clone3, 0) != -i64::from(libc::ENOSYS) {
+            return 3;
+        }
+        // fork (clone with SIGCHLD, no namespace flags) still works.
+        // SAFETY: the grandchild exits immediately.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: leave without running anything else.
+            unsafe { libc::_exit(0) };
+        }
+        if pid < 0 {
+            return 4;
+        }
+        let mut st = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        OK
+    };
+    assert_eq!(in_child(&unprivileged, probe), End::Exit(OK));
+
+    let admin = compile(&default_profile(&["CAP_SYS_ADMIN".into()])).unwrap();
+    let probe = || {
+        if sys(libc::SYS_unshare, libc::CLONE_NEWUTS as u64) != 0 {
+            return 5;
+        }
+        OK
+    };
+    assert_eq!(in_child(&admin, probe), End::Exit(OK));
+    parent_is_unfiltered();
+}
