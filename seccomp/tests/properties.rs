@@ -227,7 +227,10 @@ fn random_profiles_compile_verify_and_mean_what_they_say() {
         for _ in 0..150 {
             let (_, arch) = *r.pick(ARCHS);
             let nr = match r.below(3) {
-                0 => arch.syscall_nr(*r.pick(NAMES)).unwrap_or(0),
+                0 => {
+                    let name: &str = NAMES[r.below(NAMES.len() as u64) as usize];
+                    arch.syscall_nr(name).unwrap_or(0)
+                }
                 1 => r.below(600) as u32 | (arch.syscall_nr("read").unwrap_or(0) & 0x4000_0000),
                 _ => r.next() as u32,
             };
