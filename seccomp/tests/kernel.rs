@@ -239,3 +239,127 @@ fn default_profile_blocks_unshare_without_cap_sys_admin() {
     assert_eq!(in_child(&admin, probe), End::Exit(OK));
     parent_is_unfiltered();
 }
+
+#[test]
+fn notify_listener_reaches_the_agent_which_answers() {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixListener;
+
+    if !is_root() {
+        return;
+    }
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("berth-seccomp-agent-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let sock = dir.0.join("agent.sock");
+    let agent = UnixListener::bind(&sock).unwrap();
+    let profile: LinuxSeccomp = serde_json::from_value(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "hello-agent",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    }))
+    .unwrap();
+    let program = compile(&profile).unwrap();
+    assert!(program.needs_listener());
+    let mut st = oci_spec::runtime::State::default();
+    st.set_id("ctr-notify".into());
+    st.set_version("1.2.0".into());
+    // SAFETY: getpid has no preconditions.
+    let msg = berth_seccomp::process_state(&profile, unsafe { libc::getpid() }, &st);
+    let target = dir.0.join("made-by-child");
+    let target_c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes()).unwrap();
+
+    // SAFETY: the child installs the filter, sends the listener and probes mkdir.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let code = match program.install() {
+            Ok(Some(fd)) => match berth_seccomp::send_listener(&profile, &fd, &msg) {
+                Ok(()) => {
+                    drop(fd);
+                    // SAFETY: mkdir on a NUL-terminated path.
+                    let r = unsafe { libc::mkdir(target_c.as_ptr(), 0o755) };
+                    if r == -1 && errno() == 99 {
+                        OK
+                    } else {
+                        3
+                    }
+                }
+                Err(_) => 2,
+            },
+            _ => 1,
+        };
+        // SAFETY: leave the child.
+        unsafe { libc::_exit(code) };
+    }
+
+    let (conn, _) = agent.accept().unwrap();
+    let mut buf = vec![0u8; 8192];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let r = recvmsg::<UnixAddr>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut listener = None;
+    for c in r.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd just arrived over SCM_RIGHTS and is ours.
+            listener = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
+        }
+    }
+    let n = r.bytes;
+    let state: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-agent");
+    assert_eq!(state["state"]["id"], "ctr-notify");
+    let listener = listener.expect("listener fd");
+
+    // Answer the child's mkdir with errno 99.
+    // SAFETY: seccomp_notif is plain data; zeroed is the required input state.
+    let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: NOTIF_RECV fills `req`; the listener is a seccomp notify fd.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut req,
+        )
+    };
+    assert_eq!(rc, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+    assert!(req.data.nr == libc::SYS_mkdir as i32 || req.data.nr == libc::SYS_mkdirat as i32);
+    let mut resp = libc::seccomp_notif_resp {
+        id: req.id,
+        val: 0,
+        error: -99,
+        flags: 0,
+    };
+    // SAFETY: NOTIF_SEND reads `resp`.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &mut resp,
+        )
+    };
+    assert_eq!(rc, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+
+    let mut status = 0;
+    // SAFETY: reaping our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status));
+    assert_eq!(libc::WEXITSTATUS(status), OK);
+    assert!(!target.exists());
+    parent_is_unfiltered();
+}
