@@ -244,9 +244,10 @@ fn emit_cond(asm: &mut Asm, c: &Cond, pass: Label, fail: Label) {
             asm.jmp(low_cmp, vl, t, f);
         }
         Op::MaskedEq => {
-            // (arg & value) == valueTwo, as libseccomp defines it.
+            // (arg & value) == (valueTwo & value): libseccomp masks the datum too, so a
+            // datum bit outside the mask is ignored rather than making the rule unmatchable.
             let (mh, ml) = (vh, vl);
-            let (dh, dl) = split(c.value_two);
+            let (dh, dl) = split(c.value_two & c.value);
             asm.ld(hi_off);
             asm.and(mh);
             asm.jmp(Cmp::Eq, dh, hi_eq, fail);

@@ -112,7 +112,7 @@ fn holds(op: &str, arg: u64, v: u64, v2: u64) -> bool {
         "SCMP_CMP_EQ" => arg == v,
         "SCMP_CMP_GE" => arg >= v,
         "SCMP_CMP_GT" => arg > v,
-        _ => arg & v == v2,
+        _ => arg & v == v2 & v,
     }
 }
 

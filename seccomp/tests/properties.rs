@@ -139,7 +139,7 @@ fn cond_holds(c: &Value, args: &[u64; 6]) -> bool {
         "SCMP_CMP_EQ" => a == v,
         "SCMP_CMP_GE" => a >= v,
         "SCMP_CMP_GT" => a > v,
-        _ => a & v == v2,
+        _ => a & v == v2 & v,
     }
 }
 

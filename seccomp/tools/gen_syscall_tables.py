@@ -15,14 +15,14 @@ OUT = Path(__file__).resolve().parent.parent / "src" / "tables"
 # Syscalls added after the installed 6.1 headers (numbers from the kernel's unified
 # syscall numbering, identical on every architecture listed).
 NEWER_COMMON = [
-    ("cachestat", 451), ("fchmodat2", 452), ("futex_wake", 454), ("futex_wait", 455),
+    ("cachestat", 451), ("fchmodat2", 452), ("map_shadow_stack", 453), ("futex_wake", 454), ("futex_wait", 455),
     ("futex_requeue", 456), ("statmount", 457), ("listmount", 458),
     ("lsm_get_self_attr", 459), ("lsm_set_self_attr", 460), ("lsm_list_modules", 461),
     ("mseal", 462), ("setxattrat", 463), ("getxattrat", 464), ("listxattrat", 465),
     ("removexattrat", 466), ("open_tree_attr", 467), ("file_getattr", 468),
     ("file_setattr", 469),
 ]
-NEWER_64 = [("map_shadow_stack", 453)]
+NEWER_64 = []
 NEWER_X86_64 = [("uretprobe", 335)]
 
 DEFINE = re.compile(r"#define\s+__NR_(\w+)\s+\(?\s*(?:__X32_SYSCALL_BIT\s*\+\s*)?(\d+)\)?\s*$")

@@ -164,6 +164,7 @@ pub(crate) static SYSCALLS: &[(&str, u32)] = &[
     ("lsm_set_self_attr", 460),
     ("lstat", 6),
     ("madvise", 28),
+    ("map_shadow_stack", 453),
     ("mbind", 237),
     ("membarrier", 324),
     ("memfd_create", 319),

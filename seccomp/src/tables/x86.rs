@@ -199,6 +199,7 @@ pub(crate) static SYSCALLS: &[(&str, u32)] = &[
     ("lstat", 107),
     ("lstat64", 196),
     ("madvise", 219),
+    ("map_shadow_stack", 453),
     ("mbind", 274),
     ("membarrier", 375),
     ("memfd_create", 356),
