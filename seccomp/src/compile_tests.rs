@@ -66,6 +66,14 @@ fn arch_dispatch_x86_x32_and_bad_arch() {
         SECCOMP_RET_ALLOW
     );
     assert_eq!(eval(&aarch, Arch::Aarch64, "openat", [0; 6]), EPERM);
+    // The native architecture is filtered even when not listed (runc does the same).
+    if Arch::native() == Some(Arch::X86_64) {
+        assert_eq!(
+            eval(&aarch, Arch::X86_64, "uname", [0; 6]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(eval(&aarch, Arch::X86_64, "read", [0; 6]), EPERM);
+    }
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub(crate) struct Plan {
     /// Returned for syscalls newer than every syscall the profile names (runc's -ENOSYS
     /// rule), or `None` when the default action already lets them through or is ENOSYS.
     pub(crate) enosys: Option<u32>,
-    /// Architectures with tables, deduplicated, native first.
+    /// Architectures with tables, deduplicated, native (always present) first.
     pub(crate) archs: Vec<Arch>,
     /// `(names, rule)` in profile order.
     pub(crate) rules: Vec<(Vec<String>, Rule)>,
@@ -128,17 +128,19 @@ pub(crate) fn plan(profile: &LinuxSeccomp) -> Result<Plan> {
             }
         }
     }
+    // The native architecture is always filtered, as with runc (libseccomp's filter starts
+    // with it and runc only adds the listed ones).
     let native = Arch::native();
-    if archs.is_empty() {
-        match native {
-            Some(n) => archs.push(n),
-            None => {
-                return Err(SeccompError::field(
-                    format!("{p}.architectures"),
-                    "none of the listed architectures is supported by berth-seccomp",
-                ))
-            }
+    match native {
+        Some(n) if !archs.contains(&n) => archs.push(n),
+        Some(_) => {}
+        None if archs.is_empty() => {
+            return Err(SeccompError::field(
+                format!("{p}.architectures"),
+                "none of the listed architectures is supported by berth-seccomp",
+            ))
         }
+        None => {}
     }
     // Native first: the common case takes one comparison.
     archs.sort_by_key(|a| (Some(*a) != native, *a));

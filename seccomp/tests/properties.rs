@@ -145,12 +145,13 @@ fn cond_holds(c: &Value, args: &[u64; 6]) -> bool {
 
 /// The profile's meaning, evaluated directly.
 fn reference(p: &Value, audit_arch: Arch, nr: u32, args: &[u64; 6]) -> u32 {
-    let listed: Vec<Arch> = p["architectures"]
+    let mut listed: Vec<Arch> = p["architectures"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| ARCHS.iter().find(|(n, _)| a == n).unwrap().1)
         .collect();
+    listed.extend(Arch::native()); // always filtered, as with runc
     let arch = match audit_arch {
         Arch::X86_64 | Arch::X32 if nr >= 0x4000_0000 => Arch::X32,
         Arch::X86_64 | Arch::X32 => Arch::X86_64,
