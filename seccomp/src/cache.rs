@@ -1,6 +1,7 @@
 //! On-disk cache of compiled programs.
 //!
-//! Key: the crate version, the native architecture and the profile's canonical JSON (serde's
+//! Key: the crate version, a compiler revision, a fingerprint of the syscall tables, the
+//! native architecture and the profile's canonical JSON (serde's
 //! serialisation of the typed `LinuxSeccomp`: fixed field order, rule order preserved). The
 //! file is named by a 64-bit FNV-1a hash of the key, and stores the full key, so a hash
 //! collision is a cache miss rather than a wrong filter. Layout (little-endian):
@@ -42,8 +43,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// The exact cache key for `profile` on this build.
 fn cache_key(profile: &LinuxSeccomp) -> Result<Vec<u8>> {
     let mut key = format!(
-        "berth-seccomp {} format {FORMAT} arch {}\n",
+        "berth-seccomp {} format {FORMAT} compiler {} tables {:016x} arch {}\n",
         env!("CARGO_PKG_VERSION"),
+        crate::compile::REVISION,
+        crate::tables::FINGERPRINT,
         Arch::native().map_or(0, Arch::id)
     )
     .into_bytes();

@@ -24,6 +24,9 @@ use crate::verify::verify;
 use seccompiler::sock_filter;
 use std::collections::{BTreeMap, HashMap};
 
+/// Bump when the generated code changes for the same input (part of the cache key).
+pub(crate) const REVISION: u32 = 1;
+
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const BAD_ARCH: u32 = crate::action::SECCOMP_RET_KILL_THREAD;

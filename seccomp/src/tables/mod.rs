@@ -37,6 +37,38 @@ impl Table {
     pub(crate) const ALL: [Table; 4] = [Table::X86_64, Table::X86, Table::X32, Table::Aarch64];
 }
 
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+const fn fnv_rows(rows: &[(&str, u32)], mut h: u64) -> u64 {
+    let mut i = 0;
+    while i < rows.len() {
+        let name = rows[i].0.as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            h ^= name[j] as u64;
+            h = h.wrapping_mul(FNV_PRIME);
+            j += 1;
+        }
+        h ^= rows[i].1 as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    h
+}
+
+/// Hash of every table, computed at build time: part of the cache key, so regenerated
+/// tables invalidate cached programs even without a version bump.
+pub(crate) const FINGERPRINT: u64 = fnv_rows(
+    aarch64::SYSCALLS,
+    fnv_rows(
+        x32::SYSCALLS,
+        fnv_rows(
+            x86::SYSCALLS,
+            fnv_rows(x86_64::SYSCALLS, 0xcbf2_9ce4_8422_2325),
+        ),
+    ),
+);
+
 /// Name of x86-64 syscall `nr` (tests only: reverse lookups are a linear scan).
 #[cfg(test)]
 pub(crate) fn x86_64_name(nr: u32) -> Option<&'static str> {
