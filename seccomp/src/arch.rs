@@ -58,9 +58,11 @@ impl Arch {
         }
     }
 
-    /// Whether `name` is a syscall on any architecture this crate knows.
+    /// Whether `name` is a syscall on some Linux architecture (the tables here, plus the
+    /// names that only exist on architectures without one).
     pub fn known_anywhere(name: &str) -> bool {
         Table::ALL.iter().any(|t| t.lookup(name).is_some())
+            || crate::tables::OTHER_ARCH_ONLY.binary_search(&name).is_ok()
     }
 
     /// Maps an OCI architecture; `Ok(None)` for architectures without a table here (they are
@@ -107,6 +109,7 @@ mod tests {
     #[test]
     fn known_anywhere_spans_tables() {
         assert!(Arch::known_anywhere("socketcall")); // x86 only
+        assert!(Arch::known_anywhere("riscv_flush_icache")); // no table, still a syscall
         assert!(!Arch::known_anywhere("SCMP_nonsense"));
     }
 }
