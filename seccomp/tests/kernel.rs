@@ -363,3 +363,64 @@ fn notify_listener_reaches_the_agent_which_answers() {
     assert!(!target.exists());
     parent_is_unfiltered();
 }
+
+/// i386 syscall through `int 0x80` from this 64-bit process: the kernel reports
+/// AUDIT_ARCH_I386 to seccomp.
+#[cfg(target_arch = "x86_64")]
+fn int80(nr: u32) -> i32 {
+    let ret: i32;
+    // SAFETY: only argument-less i386 syscalls (getpid, getppid) are issued; int 0x80
+    // clobbers nothing but eax, and r8-r11 are declared clobbered to be safe.
+    unsafe {
+        std::arch::asm!("int 0x80", inlateout("eax") nr as i32 => ret,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _, options(nostack));
+    }
+    ret
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn compat_abis_dispatch_on_seccomp_data_arch() {
+    if !is_root() {
+        return;
+    }
+    // Is the i386 ABI available on this kernel? (getpid through int 0x80 is harmless here)
+    let ia32 = int80(20) > 0;
+
+    let with = prog(json!({"defaultAction":"SCMP_ACT_ALLOW",
+        "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"],
+        "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":77}]}));
+    let probe = move || {
+        if sys(libc::SYS_getppid, 0) != -77 {
+            return 1;
+        }
+        // x32 getppid: the filter answers before the kernel looks at whether x32 is enabled.
+        if sys(0x4000_0000 | libc::SYS_getppid, 0) != -77 {
+            return 2;
+        }
+        if ia32 && (int80(64) != -77 || int80(20) <= 0) {
+            return 3;
+        }
+        OK
+    };
+    assert_eq!(in_child(&with, probe), End::Exit(OK));
+
+    // Not listed: x32 and i386 calls hit the bad-architecture action.
+    let only64 =
+        prog(json!({"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"]}));
+    let x32 = || {
+        sys(0x4000_0000 | libc::SYS_getppid, 0);
+        OK
+    };
+    assert_eq!(in_child(&only64, x32), End::Signal(libc::SIGSYS));
+    if ia32 {
+        let i386 = || {
+            int80(20);
+            OK
+        };
+        assert_eq!(in_child(&only64, i386), End::Signal(libc::SIGSYS));
+    } else {
+        eprintln!("i386 ABI unavailable: int 0x80 part skipped");
+    }
+    parent_is_unfiltered();
+}
