@@ -1,5 +1,6 @@
 //! Prints how long compiling Docker's default profile takes versus loading it from the
-//! on-disk cache: `cargo run --release -p berth-seccomp --example cache_timing`.
+//! on-disk cache: `cargo run --release -p berth-seccomp --example cache_timing [-- --dump]`
+//! (`--dump` also prints the program listing).
 
 use berth_seccomp::{compile, default_profile, load_or_compile, SeccompError};
 use std::time::{Duration, Instant};
@@ -24,6 +25,9 @@ fn main() -> Result<(), SeccompError> {
     load_or_compile(&profile, &dir)?; // populate
     let load_t = time(runs, || load_or_compile(&profile, &dir))?;
     let _ = std::fs::remove_dir_all(&dir);
+    if std::env::args().any(|a| a == "--dump") {
+        print!("{program}");
+    }
     println!("default profile: {} BPF instructions", program.len());
     println!("compile:     {:>8.1} µs", compile_t.as_secs_f64() * 1e6);
     println!("cache load:  {:>8.1} µs", load_t.as_secs_f64() * 1e6);

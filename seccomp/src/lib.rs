@@ -30,7 +30,8 @@
 //! - [`Program::install`] — seccomp(2) with the profile's flags (TSYNC, LOG, SPEC_ALLOW,
 //!   WAIT_KILLABLE_RECV; NEW_LISTENER added when a rule notifies, TSYNC_ESRCH when both).
 //!   Never sets no_new_privs. [`install_filter`] is the raw form.
-//! - [`Program::evaluate`] — what the filter returns for a syscall, without the kernel.
+//! - [`Program::evaluate`] — what the filter returns for a syscall, without the kernel;
+//!   `Display` on a [`Program`] prints a readable listing.
 //! - [`load_or_compile`] — on-disk cache keyed by profile, architecture, tables and crate
 //!   version; atomic writes, validated loads ([`cache_path`] names the entry).
 //! - [`default_profile`] — Docker's default profile for a capability set; it is a plain
@@ -70,6 +71,7 @@ mod asm;
 mod cache;
 mod compile;
 mod default_profile;
+mod disasm;
 mod error;
 mod install;
 mod json;
