@@ -72,6 +72,29 @@ def parse_generic():
     return table
 
 
+INDEX_SIZE = 1024  # power of two, more than twice the largest table
+
+
+def fnv1a(name):
+    h = 0xCBF29CE484222325
+    for b in name.encode():
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def build_index(rows):
+    """Open-addressing hash index: slot -> 1 + row position (0 = empty), linear probing."""
+    assert 2 * len(rows) < INDEX_SIZE
+    index = [0] * INDEX_SIZE
+    for pos, (name, _) in enumerate(rows):
+        slot = fnv1a(name) & (INDEX_SIZE - 1)
+        while index[slot]:
+            slot = (slot + 1) & (INDEX_SIZE - 1)
+        index[slot] = pos + 1
+    return index
+
+
 def emit(arch, table, note):
     rows = sorted(table.items())
     lines = [
@@ -83,6 +106,13 @@ def emit(arch, table, note):
         "pub(crate) static SYSCALLS: &[(&str, u32)] = &[",
     ]
     lines += [f'    ("{n}", {nr}),' for n, nr in rows]
+    lines.append("];")
+    lines += [
+        "",
+        "/// FNV-1a hash index into `SYSCALLS` (slot = 1 + row, 0 = empty; linear probing).",
+        f"pub(crate) static INDEX: [u16; {INDEX_SIZE}] = [",
+    ]
+    lines += [f"    {v}," for v in build_index(rows)]
     lines.append("];")
     (OUT / f"{arch}.rs").write_text("\n".join(lines) + "\n")
 

@@ -25,12 +25,29 @@ impl Table {
         }
     }
 
-    /// Number of `name` in this table, if the architecture has it.
+    fn index(self) -> &'static [u16] {
+        match self {
+            Table::X86_64 => &x86_64::INDEX,
+            Table::X86 => &x86::INDEX,
+            Table::X32 => &x32::INDEX,
+            Table::Aarch64 => &aarch64::INDEX,
+        }
+    }
+
+    /// Number of `name` in this table, if the architecture has it. One hash and usually one
+    /// string comparison (the generated index is at most half full, so probing ends).
     pub(crate) fn lookup(self, name: &str) -> Option<u32> {
-        let rows = self.rows();
-        rows.binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| rows[i].1)
+        let (rows, index) = (self.rows(), self.index());
+        let mask = index.len() - 1;
+        let mut slot = (fnv1a(name.as_bytes()) as usize) & mask;
+        for _ in 0..index.len() {
+            let (n, nr) = rows.get(usize::from(index[slot]).checked_sub(1)?)?;
+            if *n == name {
+                return Some(*nr);
+            }
+            slot = (slot + 1) & mask;
+        }
+        None
     }
 
     /// Every table, for "is this name known anywhere" checks.
@@ -71,6 +88,14 @@ pub(crate) static OTHER_ARCH_ONLY: &[&str] = &[
 ];
 
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// 64-bit FNV-1a, as used by `tools/gen_syscall_tables.py` to build the indexes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(FNV_OFFSET, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME)
+    })
+}
 
 const fn fnv_rows(rows: &[(&str, u32)], mut h: u64) -> u64 {
     let mut i = 0;
@@ -95,10 +120,7 @@ pub(crate) const FINGERPRINT: u64 = fnv_rows(
     aarch64::SYSCALLS,
     fnv_rows(
         x32::SYSCALLS,
-        fnv_rows(
-            x86::SYSCALLS,
-            fnv_rows(x86_64::SYSCALLS, 0xcbf2_9ce4_8422_2325),
-        ),
+        fnv_rows(x86::SYSCALLS, fnv_rows(x86_64::SYSCALLS, FNV_OFFSET)),
     ),
 );
 
@@ -122,6 +144,26 @@ mod tests {
             assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{t:?} not sorted");
         }
         assert!(OTHER_ARCH_ONLY.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn index_finds_every_row_and_nothing_else() {
+        for t in Table::ALL {
+            for (name, nr) in t.rows() {
+                assert_eq!(t.lookup(name), Some(*nr), "{t:?} {name}");
+            }
+            for missing in [
+                "",
+                "x",
+                "readx",
+                "rea",
+                "READ",
+                "open_by_handle_atx",
+                "sys_read",
+            ] {
+                assert_eq!(t.lookup(missing), None, "{t:?} {missing}");
+            }
+        }
     }
 
     #[test]
