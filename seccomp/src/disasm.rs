@@ -1,4 +1,4 @@
-//! Human-readable listing of a compiled program (`{program}` / `{program:#}`), for debugging
+//! Human-readable listing of a compiled program (`format!("{program}")`), for debugging
 //! profiles and for `berth` diagnostics.
 
 use crate::asm::{ALU_AND_K, JMP_JA, JMP_JEQ_K, JMP_JGE_K, JMP_JGT_K, LD_W_ABS, RET_K};
