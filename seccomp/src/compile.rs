@@ -5,7 +5,8 @@
 //! 1. Architecture dispatch: load `seccomp_data.arch`, one `jeq` per listed audit
 //!    architecture (native first), otherwise return KILL_THREAD (libseccomp's bad-arch action).
 //! 2. Per architecture, load `seccomp_data.nr`. Under AUDIT_ARCH_X86_64 a `jge 0x40000000`
-//!    splits x32 from x86-64 numbering; an ABI the profile does not list gets the bad-arch action.
+//!    splits x32 from x86-64 numbering; an ABI the profile does not list gets the bad-arch action
+//!    (except nr -1, which stays with x86-64 when x32 is not listed, as in libseccomp).
 //! 3. The syscall number space is cut into maximal intervals with the same outcome (default
 //!    action, one fixed action, a rule chain, or the -ENOSYS tail above the highest syscall the
 //!    profile names). A balanced binary search over interval starts (`jge`) reaches the outcome
@@ -25,7 +26,7 @@ use seccompiler::sock_filter;
 use std::collections::{BTreeMap, HashMap};
 
 /// Bump when the generated code changes for the same input (part of the cache key).
-pub(crate) const REVISION: u32 = 1;
+pub(crate) const REVISION: u32 = 2;
 
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
@@ -66,6 +67,13 @@ pub(crate) fn compile_plan(plan: &Plan) -> Result<Vec<sock_filter>> {
         if archs.contains(&Arch::X86_64) || archs.contains(&Arch::X32) {
             let x32 = asm.label();
             let x64 = asm.label();
+            if !archs.contains(&Arch::X32) {
+                // nr -1 (a tracer skipping a syscall) is not an x32 call: like libseccomp,
+                // give it the x86-64 treatment (default action / -ENOSYS), not a kill.
+                let split = asm.label();
+                asm.jmp(Cmp::Eq, u32::MAX, x64, split);
+                asm.mark(split);
+            }
             asm.jmp(Cmp::Ge, X32_SYSCALL_BIT, x32, x64);
             asm.mark(x64);
             if archs.contains(&Arch::X86_64) {

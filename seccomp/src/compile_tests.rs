@@ -57,6 +57,13 @@ fn arch_dispatch_x86_x32_and_bad_arch() {
         only64.evaluate(Arch::X86, 1, [0; 6]),
         SECCOMP_RET_KILL_THREAD
     );
+    // nr -1 is not an x32 call: default action, as libseccomp does.
+    assert_eq!(
+        only64.evaluate(Arch::X86_64, u32::MAX, [0; 6]),
+        SECCOMP_RET_ALLOW
+    );
+    // With x32 listed it falls in the x32 range: -ENOSYS tail there (default ERRNO).
+    assert_eq!(p.evaluate(Arch::X86_64, u32::MAX, [0; 6]), ENOSYS);
     let aarch = prog(
         json!({"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_AARCH64"],
         "syscalls":[{"names":["uname"],"action":"SCMP_ACT_ALLOW"}]}),

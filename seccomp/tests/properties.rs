@@ -153,6 +153,7 @@ fn reference(p: &Value, audit_arch: Arch, nr: u32, args: &[u64; 6]) -> u32 {
         .collect();
     listed.extend(Arch::native()); // always filtered, as with runc
     let arch = match audit_arch {
+        Arch::X86_64 | Arch::X32 if nr == u32::MAX && !listed.contains(&Arch::X32) => Arch::X86_64,
         Arch::X86_64 | Arch::X32 if nr >= 0x4000_0000 => Arch::X32,
         Arch::X86_64 | Arch::X32 => Arch::X86_64,
         a => a,
@@ -227,7 +228,8 @@ fn random_profiles_compile_verify_and_mean_what_they_say() {
         assert!(program.len() <= berth_seccomp::MAX_INSNS);
         for _ in 0..150 {
             let (_, arch) = *r.pick(ARCHS);
-            let nr = match r.below(3) {
+            let nr = match r.below(4) {
+                3 => u32::MAX,
                 0 => {
                     let name: &str = NAMES[r.below(NAMES.len() as u64) as usize];
                     arch.syscall_nr(name).unwrap_or(0)
