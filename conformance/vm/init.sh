@@ -55,6 +55,8 @@ mount -t proc proc /proc || fatal "mount proc"
 mount -t sysfs sysfs /sys || fatal "mount sysfs"
 mount -t devtmpfs devtmpfs /dev || fatal "mount devtmpfs"
 exec </dev/console >/dev/console 2>&1
+# Kernel messages (an OOM kill report, say) must not land inside a result line.
+echo 1 >/proc/sys/kernel/printk
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
