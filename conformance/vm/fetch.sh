@@ -26,8 +26,10 @@ apt_update_once() {
 need_pkg() { # need_pkg COMMAND PACKAGE
     command -v "$1" >/dev/null 2>&1 && return 0
     [ "$(id -u)" -eq 0 ] || die "$1 missing and not root to apt-get install $2"
-    apt-get install -y -qq --no-install-recommends "$2" >&2 ||
-        { apt_update_once; apt-get install -y -qq --no-install-recommends "$2" >&2; } ||
+    # --no-remove: never trade a package already there (say a newer qemu-utils from
+    # backports, which qemu-system-x86 7.2 conflicts with) for the VM; skip instead.
+    apt-get install -y -qq --no-install-recommends --no-remove "$2" >&2 ||
+        { apt_update_once; apt-get install -y -qq --no-install-recommends --no-remove "$2" >&2; } ||
         die "apt-get install $2 failed"
     command -v "$1" >/dev/null 2>&1 || die "$2 installed but $1 still missing"
 }
