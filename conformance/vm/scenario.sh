@@ -277,11 +277,28 @@ check_pause() {
 check_update_ps_events() {
     id=res dir=$CG/$PARENT/res
     if has_command update; then
-        if berth update --pids-limit 64 --memory 100663296 --cpu-shares 512 $id >"$WORK/update" 2>&1; then
+        # runc's flag names (--cpu-share is runc's spelling).
+        set -- --pids-limit 64 --memory 100663296 --cpu-share 512 \
+            --cpu-quota 20000 --cpu-period 50000 --cpuset-cpus 0
+        has_file memory.swap.max && set -- "$@" --memory-swap 201326592
+        has_file io.weight && set -- "$@" --blkio-weight 100
+        if berth update "$@" $id >"$WORK/update" 2>&1; then
             pass update-flags
             expect_file update-pids.max "$dir" pids.max 64
             expect_file update-memory.max "$dir" memory.max 100663296
             expect_file update-cpu.weight "$dir" cpu.weight $((1 + (512 - 2) * 9999 / 262142))
+            expect_file update-cpu.max "$dir" cpu.max "20000 50000"
+            expect_file update-cpuset.cpus "$dir" cpuset.cpus 0
+            pid=$(state_field $id pid)
+            allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$pid/status")
+            if [ "$allowed" = 0 ]; then pass update-cpuset-observed; else
+                fail update-cpuset-observed "init's Cpus_allowed_list is '$allowed', want 0"
+            fi
+            # memory+swap 192 MiB with memory 96 MiB -> swap alone 96 MiB
+            has_file memory.swap.max && expect_file update-memory.swap.max "$dir" memory.swap.max 100663296
+            # weight 100 -> 1 + (100 - 10) * 9999 / 990
+            has_file io.weight &&
+                expect_file update-io.weight "$dir" io.weight "default $((1 + (100 - 10) * 9999 / 990))"
         else
             fail update-flags "$(one_line "$WORK/update")"
         fi
@@ -314,10 +331,12 @@ check_update_ps_events() {
     fi
 }
 
-# pids.max reached: the container's shell cannot fork past the limit.
+# pids.max reached: the container's shell cannot fork past the limit. The forking happens
+# in a subshell (busybox sh gives up at the first failed fork), so the init lives on with
+# two sleeping children for the kill --all checks.
 check_pids_enforced() {
     id=pids
-    bundle $id '["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 300 & done; exec sleep 300"]' \
+    bundle $id '["/bin/sh", "-c", "(for i in 1 2 3 4 5 6 7 8; do sleep 300 & done); exec sleep 300"]' \
         '{"pids": {"limit": 4}}'
     if ! create_start $id; then
         fail pids-create "$(one_line "$WORK/$id.create")"
@@ -337,7 +356,30 @@ check_pids_enforced() {
     if [ "$cur" -le 4 ]; then pass pids-current-capped; else
         fail pids-current-capped "pids.current is $cur with pids.max 4"
     fi
-    # kill --all reaches every process of the cgroup, not only the init.
+    init=$(state_field $id pid)
+    procs=$(wc -l <"$dir/cgroup.procs")
+    if [ "$(state_field $id status)" = running ] && [ "$procs" -ge 2 ]; then
+        pass pids-init-survives
+    else
+        fail pids-init-survives "status '$(state_field $id status)', $procs pids in the cgroup (want running, >= 2)"
+    fi
+    # kill --all TERM on v2 without cgroup.kill's help (freeze, signal each, thaw): the
+    # background sleeps die; the init (a pid namespace's init ignores an unhandled TERM
+    # from outside) stays, and the cgroup is thawed again.
+    if berth kill --all $id TERM >"$WORK/$id.term" 2>&1; then
+        n=0
+        while [ "$(cat "$dir/cgroup.procs")" != "$init" ] && [ $n -lt 50 ]; do
+            sleep 0.1
+            n=$((n + 1))
+        done
+        if [ "$(cat "$dir/cgroup.procs")" = "$init" ]; then pass kill-all-term-reaches-children; else
+            fail kill-all-term-reaches-children "cgroup.procs: $(one_line "$dir/cgroup.procs"), want only init $init"
+        fi
+        expect_file kill-all-term-thaws "$dir" cgroup.freeze 0
+    else
+        fail kill-all-term-reaches-children "kill --all TERM: $(one_line "$WORK/$id.term")"
+    fi
+    # kill --all KILL empties the cgroup (cgroup.kill on this kernel).
     if berth kill --all $id KILL >"$WORK/$id.kill" 2>&1; then
         if wait_empty "$dir" 100; then pass kill-all-empties-cgroup; else
             fail kill-all-empties-cgroup "cgroup.procs still: $(one_line "$dir/cgroup.procs")"
@@ -356,17 +398,38 @@ check_memory_oom() {
     id=oom
     bundle $id '["/bin/sh", "-c", "a=0123456789abcdef; while :; do a=$a$a; done"]' \
         '{"memory": {"limit": 16777216}}'
-    if ! create_start $id; then
-        fail oom-create "$(one_line "$WORK/$id.create")"
+    if ! berth create --bundle "$WORK/$id" $id >"$WORK/$id.out" 2>"$WORK/$id.err" </dev/null; then
+        fail oom-create "$(one_line "$WORK/$id.err")"
         berth delete --force $id >/dev/null 2>&1
         return
     fi
+    events_pid=
+    if has_command events; then
+        berth events --interval 1s $id >"$WORK/$id.events" 2>&1 &
+        events_pid=$!
+        sleep 0.5
+    fi
+    berth start $id >"$WORK/$id.start" 2>&1 || fail oom-start "$(one_line "$WORK/$id.start")"
     dir=$CG/$PARENT/$id
     if wait_status $id stopped 300; then pass oom-container-stops; else
         fail oom-container-stops "status '$(state_field $id status)' 30 s after start"
     fi
     if grep -q '^oom_kill [1-9]' "$dir/memory.events" 2>/dev/null; then pass oom-kill-counted; else
         fail oom-kill-counted "memory.events: $(one_line "$dir/memory.events")"
+    fi
+    if [ -n "$events_pid" ]; then
+        n=0
+        while ! grep -q '"type": *"oom"' "$WORK/$id.events" && [ $n -lt 30 ]; do
+            sleep 0.1
+            n=$((n + 1))
+        done
+        kill "$events_pid" 2>/dev/null
+        wait "$events_pid" 2>/dev/null
+        if grep -q '"type": *"oom"' "$WORK/$id.events"; then pass events-oom; else
+            fail events-oom "no oom event from berth events: $(one_line "$WORK/$id.events" | cut -c1-400)"
+        fi
+    else
+        skip events-oom "berth events is not in this build"
     fi
     finish $id oom-delete-removes-cgroup
 }
