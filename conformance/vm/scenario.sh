@@ -486,6 +486,71 @@ check_force_delete() {
     fi
 }
 
+# What v2 has no file for is refused at create, naming the file, with nothing left behind.
+check_refusals() {
+    n=0
+    for entry in \
+        'memory.swappiness|{"memory": {"swappiness": 10}}' \
+        'cpu.rt_runtime_us|{"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 100000}}' \
+        'blkio.leaf_weight|{"blockIO": {"leafWeight": 100}}' \
+        'memory.nonexistent|{"unified": {"memory.nonexistent": "1"}}'; do
+        n=$((n + 1))
+        file=${entry%%|*}
+        id=refuse-$n
+        bundle $id '["/bin/true"]' "${entry#*|}"
+        if berth create --bundle "$WORK/$id" $id >"$WORK/$id.out" 2>"$WORK/$id.err" </dev/null; then
+            fail "refuses-$file" "create succeeded"
+            berth delete --force $id >/dev/null 2>&1
+        elif grep -qF "$file" "$WORK/$id.err"; then
+            pass "refuses-$file"
+        else
+            fail "refuses-$file" "error does not name $file: $(one_line "$WORK/$id.err")"
+        fi
+        if [ -d "$CG/$PARENT/$id" ] || [ -d "$ROOT/$id" ]; then
+            fail "refuses-$file-cleans-up" "left: $(ls -d "$CG/$PARENT/$id" "$ROOT/$id" 2>/dev/null)"
+            rmdir "$CG/$PARENT/$id" 2>/dev/null
+        else
+            pass "refuses-$file-cleans-up"
+        fi
+    done
+}
+
+# A nested cgroupsPath: every level made (controllers enabled on the way down) and, at
+# delete, every level berth made removed again. cpu.idle rides along (v2 only).
+check_nested_path() {
+    id=nested
+    bundle $id '["/bin/sleep", "300"]' '{"pids": {"limit": 10}, "cpu": {"idle": 1}}'
+    sed -i "s|\"cgroupsPath\": \"/$PARENT/$id\"|\"cgroupsPath\": \"/$PARENT/nest/a/$id\"|" "$WORK/$id/config.json"
+    dir=$CG/$PARENT/nest/a/$id
+    if ! create_start $id; then
+        fail nested-create "$(one_line "$WORK/$id.create")"
+        berth delete --force $id >/dev/null 2>&1
+        return
+    fi
+    expect_file nested-pids.max "$dir" pids.max 10
+    if has_file cpu.idle; then
+        expect_file nested-cpu.idle "$dir" cpu.idle 1
+    else
+        skip nested-cpu.idle "kernel has no cpu.idle"
+    fi
+    if grep -qw pids "$CG/$PARENT/nest/a/cgroup.subtree_control"; then pass nested-parents-enable-pids; else
+        fail nested-parents-enable-pids "$CG/$PARENT/nest/a/cgroup.subtree_control is '$(cat "$CG/$PARENT/nest/a/cgroup.subtree_control")'"
+    fi
+    berth kill $id KILL >/dev/null 2>&1
+    wait_status $id stopped 100
+    if berth delete $id >"$WORK/$id.delete" 2>&1; then
+        if [ -d "$CG/$PARENT/nest" ]; then
+            fail nested-delete-removes-made-parents "left: $(cd "$CG/$PARENT" && find nest -type d)"
+        else
+            pass nested-delete-removes-made-parents
+        fi
+    else
+        fail nested-delete-removes-made-parents "delete: $(one_line "$WORK/$id.delete")"
+        berth delete --force $id >/dev/null 2>&1
+    fi
+    rmdir "$dir" "$CG/$PARENT/nest/a" "$CG/$PARENT/nest" 2>/dev/null
+}
+
 check_nothing_left() {
     left=$(cd "$CG/$PARENT" 2>/dev/null && find . -mindepth 1 -type d)
     if [ -n "$left" ]; then fail nothing-left-in-cgroup "left in $CG/$PARENT: $left"; else
@@ -507,5 +572,7 @@ fi
 check_pids_enforced
 check_memory_oom
 check_devices
+check_refusals
+check_nested_path
 check_force_delete
 check_nothing_left
