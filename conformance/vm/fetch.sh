@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 exec </dev/null
 
 cache=${BERTH_VM_CACHE:-$HOME/.cache/berth-vm}
-mkdir -p "$cache"
+mkdir -p "$cache" 2>/dev/null || die "cannot create the cache directory $cache"
 
 die() { echo "fetch.sh: $*" >&2; exit 1; }
 
