@@ -10,10 +10,10 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 exec </dev/null
 
+die() { echo "fetch.sh: $*" >&2; exit 1; }
+
 cache=${BERTH_VM_CACHE:-$HOME/.cache/berth-vm}
 mkdir -p "$cache" 2>/dev/null || die "cannot create the cache directory $cache"
-
-die() { echo "fetch.sh: $*" >&2; exit 1; }
 
 updated=0
 apt_update_once() {
