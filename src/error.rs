@@ -31,6 +31,8 @@ pub enum Error {
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    #[error(transparent)]
+    Seccomp(#[from] berth_seccomp::SeccompError),
     #[error("{0}")]
     Other(String),
 }

@@ -193,6 +193,9 @@ enum Command {
         /// A config for running without root.
         #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
+        /// Include berth's default seccomp profile (equivalent to Docker's) as linux.seccomp.
+        #[arg(long)]
+        default_seccomp: bool,
     },
     /// Print what berth supports, as runtime-spec features JSON.
     Features,
@@ -243,7 +246,7 @@ fn main() {
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = one_line(&e);
             if logging::has_file() {
                 logging::error(&msg);
             }
@@ -251,6 +254,23 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the line already holds
+/// (berth's errors carry their cause in their own message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.replace('\n', " ")
 }
 
 fn default_root(rootless: bool) -> PathBuf {
@@ -383,12 +403,16 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Spec { bundle, rootless } => {
+        Command::Spec {
+            bundle,
+            rootless,
+            default_seccomp,
+        } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("{}: file exists; remove it first", path.display());
             }
-            let text = cli_spec::default_spec_json(rootless)?;
+            let text = cli_spec::default_spec_json(rootless, default_seccomp)?;
             std::fs::write(&path, text).with_context(|| path.display().to_string())?;
             Ok(0)
         }

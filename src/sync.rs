@@ -3,8 +3,8 @@
 //!
 //! Messages are one tag byte followed by an optional UTF-8 payload.
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// Biggest message: an error line or a state document.
 const MAX_MSG: usize = 64 * 1024;
@@ -17,6 +17,9 @@ pub enum Msg {
     /// init → parent: the real init's host pid, when a second fork made it pid 1 of a pid
     /// namespace owned by a joined user namespace.
     Pid(i32),
+    /// init → parent: the seccomp notify listener, attached as SCM_RIGHTS (take it with
+    /// [`Channel::take_fd`]); the parent hands it to `listenerPath`.
+    Listener,
     /// init → parent: mounts done, run prestart and createRuntime hooks now.
     RunRuntimeHooks,
     /// parent → init: those hooks ran; payload: the state document for the init's own hooks.
@@ -41,6 +44,8 @@ pub enum SyncError {
 
 pub struct Channel {
     fd: OwnedFd,
+    /// An fd that arrived with the last message.
+    received: std::cell::RefCell<Option<OwnedFd>>,
 }
 
 /// A connected pair, both ends close-on-exec.
@@ -51,10 +56,41 @@ pub fn pair() -> Result<(Channel, Channel), SyncError> {
         None,
         SockFlag::SOCK_CLOEXEC,
     )?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    Ok((Channel::new(a), Channel::new(b)))
 }
 
 impl Channel {
+    fn new(fd: OwnedFd) -> Self {
+        Channel {
+            fd,
+            received: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// The fd that came with the last message, if any.
+    pub fn take_fd(&self) -> Option<OwnedFd> {
+        self.received.borrow_mut().take()
+    }
+
+    /// Sends `msg` with `fd` attached (SCM_RIGHTS).
+    pub fn send_with_fd(&self, msg: &Msg, fd: RawFd) -> Result<(), SyncError> {
+        use nix::sys::socket::{sendmsg, ControlMessage};
+        let tag = [match msg {
+            Msg::Listener => 7u8,
+            _ => return Err(SyncError::Unexpected(msg.clone())),
+        }];
+        let iov = [std::io::IoSlice::new(&tag)];
+        let fds = [fd];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        Ok(())
+    }
+
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
@@ -67,6 +103,7 @@ impl Channel {
             Msg::Ready => (4, &[]),
             Msg::Error(s) => (5, s.as_bytes()),
             Msg::Pid(_) => (6, &[]),
+            Msg::Listener => (7, &[]),
         };
         let mut buf = Vec::with_capacity(1 + payload.len().min(MAX_MSG));
         buf.push(tag);
@@ -87,10 +124,30 @@ impl Channel {
     }
 
     pub fn recv(&self) -> Result<Msg, SyncError> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned};
+        use std::os::fd::FromRawFd;
         let mut buf = vec![0u8; MAX_MSG];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
         let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(n) => break n,
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => {
+                    for c in msg.cmsgs()? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for fd in fds {
+                                // SAFETY: the kernel installed this fd for us to own.
+                                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                                *self.received.borrow_mut() = Some(owned);
+                            }
+                        }
+                    }
+                    break msg.bytes;
+                }
                 Err(nix::Error::EINTR) => continue,
                 Err(nix::Error::ECONNRESET) => return Err(SyncError::PeerGone),
                 Err(e) => return Err(e.into()),
@@ -112,6 +169,7 @@ impl Channel {
             3 => Msg::HooksDone(text(&buf[1..n])),
             4 => Msg::Ready,
             5 => Msg::Error(text(&buf[1..n])),
+            7 => Msg::Listener,
             6 => {
                 let bytes: [u8; 4] = buf
                     .get(1..5)
@@ -153,6 +211,18 @@ mod tests {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), m);
         }
+    }
+
+    #[test]
+    fn fd_travels_with_the_listener_message() {
+        let (a, b) = pair().unwrap();
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        a.send_with_fd(&Msg::Listener, file.as_raw_fd()).unwrap();
+        assert_eq!(b.recv().unwrap(), Msg::Listener);
+        let fd = b.take_fd().expect("an fd arrived");
+        let target = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        assert!(target.ends_with("stat"), "{target:?}");
+        assert!(b.take_fd().is_none());
     }
 
     #[test]

@@ -189,6 +189,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     cleanup.cgroup = Some(cgroup.clone());
     st.cgroup = Some(cgroup.clone());
 
+    let seccomp = match linux.seccomp() {
+        Some(profile) => Some(compile_seccomp(root, profile)?),
+        None => None,
+    };
+
     let (parent_end, child_end) = sync::pair().map_err(|e| Error::Other(e.to_string()))?;
 
     if let Some(fd) = &plan.join_pid {
@@ -232,6 +237,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
+        seccomp: seccomp.as_ref(),
         listen_fds: socket_activation_fds(),
         id: &opts.id,
         wants_hooks: runtime_hooks + container_hooks > 0,
@@ -291,6 +297,14 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
                     .send(&Msg::HooksDone(created_doc))
                     .map_err(|e| init_failure(e, pid))?;
             }
+            Msg::Listener => {
+                let listener = parent_end
+                    .take_fd()
+                    .ok_or_else(|| Error::Other("seccomp listener message without an fd".into()))?;
+                if let Some(profile) = linux.seccomp() {
+                    hand_over_listener(profile, &listener, &st, pid)?;
+                }
+            }
             Msg::Ready => break,
             Msg::Error(msg) => return Err(Error::Other(msg)),
             other => {
@@ -330,6 +344,34 @@ fn socket_activation_fds() -> i32 {
         .and_then(|n| n.parse::<i32>().ok())
         .filter(|n| *n > 0)
         .unwrap_or(0)
+}
+
+/// The compiled filter for `profile`, from the cache under the runtime root when it was
+/// compiled before (a cache load is ~50 µs, a compile of Docker's profile ~0.3 ms).
+pub(super) fn compile_seccomp(
+    root: &Root,
+    profile: &oci_spec::runtime::LinuxSeccomp,
+) -> Result<berth_seccomp::Program> {
+    let dir = root.dir.join("seccomp-cache");
+    let _ = std::fs::create_dir_all(&dir);
+    Ok(berth_seccomp::load_or_compile(profile, &dir)?)
+}
+
+/// Sends a seccomp notify listener to the profile's listenerPath with the container state,
+/// as runc does (so the agent can answer the container's trapped syscalls).
+pub(super) fn hand_over_listener(
+    profile: &oci_spec::runtime::LinuxSeccomp,
+    listener: &OwnedFd,
+    st: &State,
+    pid: i32,
+) -> Result<()> {
+    let doc = serde_json::to_value(st.oci_state(Status::Creating))
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let state: oci_spec::runtime::State = serde_json::from_value(doc)
+        .map_err(|e| Error::Other(format!("state for seccomp agent: {e}")))?;
+    let msg = berth_seccomp::process_state(profile, pid, &state);
+    berth_seccomp::send_listener(profile, listener, &msg)?;
+    Ok(())
 }
 
 fn init_failure(e: SyncError, pid: i32) -> Error {

@@ -201,6 +201,15 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
             "exec: a terminal was asked for with --detach but no --console-socket to receive it",
         ));
     }
+    let profile = std::fs::read(st.bundle.join("config.json"))
+        .ok()
+        .and_then(|t| crate::config::parse(&t).ok())
+        .and_then(|s| s.linux().clone())
+        .and_then(|l| l.seccomp().clone());
+    let seccomp = match &profile {
+        Some(p) => Some(super::create::compile_seccomp(root, p)?),
+        None => None,
+    };
     let pidfd = open_pidfd(&st)?;
     let mut relay_end = None;
     let console = match &opts.console_socket {
@@ -248,6 +257,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
         },
         console: console.as_ref().map(|c| c.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
+        seccomp: seccomp.as_ref(),
     };
     let pid = clone_process(0, into_cgroup.as_ref().map(|f| f.as_raw_fd()), || {
         run_child(&ctx, parent_pid)
@@ -261,7 +271,17 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
         );
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     };
-    match parent_end.recv() {
+    let mut first = parent_end.recv();
+    if let Ok(Msg::Listener) = first {
+        if let (Some(listener), Some(profile)) = (parent_end.take_fd(), &profile) {
+            if let Err(e) = super::create::hand_over_listener(profile, &listener, &st, pid) {
+                reap();
+                return Err(e);
+            }
+        }
+        first = parent_end.recv();
+    }
+    match first {
         Ok(Msg::Ready) => {}
         Ok(Msg::Error(m)) => {
             reap();
@@ -311,6 +331,7 @@ struct ExecContext<'a> {
     cgroup: Option<&'a crate::cgroups::CgroupManager>,
     console: Option<RawFd>,
     preserve_fds: i32,
+    seccomp: Option<&'a berth_seccomp::Program>,
 }
 
 fn run_child(ctx: &ExecContext<'_>, parent_pid: i32) -> i32 {
@@ -359,12 +380,18 @@ fn child_setup(ctx: &ExecContext<'_>, parent_pid: i32) -> Result<Error> {
         unsafe { libc::close(sock) };
     }
     let mut env = ctx.process.env().clone().unwrap_or_default();
-    finalize_process(
+    let listener = finalize_process(
         ctx.process,
+        ctx.seccomp,
         ctx.preserve_fds,
         &[ctx.sync.raw_fd()],
         &mut env,
     )?;
+    if let Some(l) = listener {
+        ctx.sync
+            .send_with_fd(&Msg::Listener, l.as_raw_fd())
+            .map_err(|e| Error::Other(e.to_string()))?;
+    }
     crate::process::apply_lsm(ctx.process)?;
     // SAFETY: prctl with integer arguments only; the parent waits for our execve.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };

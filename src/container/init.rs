@@ -29,6 +29,8 @@ pub struct InitContext<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
+    /// The compiled linux.seccomp filter.
+    pub seccomp: Option<&'a berth_seccomp::Program>,
     /// Socket-activation fds (LISTEN_FDS addressed to berth), passed before preserved ones.
     pub listen_fds: i32,
     pub id: &'a str,
@@ -153,12 +155,19 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
 
     let mut env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
-    finalize_process(
+    let listener = finalize_process(
         process,
+        ctx.seccomp,
         ctx.listen_fds + ctx.preserve_fds,
         &[ctx.fifo, ctx.sync.raw_fd()],
         &mut env,
     )?;
+    if let Some(l) = listener {
+        // The parent hands it to linux.seccomp.listenerPath (unreachable from in here).
+        ctx.sync
+            .send_with_fd(&Msg::Listener, std::os::fd::AsRawFd::as_raw_fd(&l))
+            .map_err(|e| Error::Other(e.to_string()))?;
+    }
     if ctx.listen_fds > 0 {
         // Socket activation passed on, as runc does: the container's pid 1 owns the fds.
         crate::process::set_env(&mut env, "LISTEN_FDS", &ctx.listen_fds.to_string());
@@ -221,10 +230,13 @@ fn become_pid_one(ctx: &InitContext<'_>) -> Result<()> {
 /// one is reported now, as runc does) and every fd but stdio, `preserve_fds` and `keep` closed.
 pub(super) fn finalize_process(
     process: &oci_spec::runtime::Process,
+    seccomp: Option<&berth_seccomp::Program>,
     preserve_fds: i32,
     keep: &[RawFd],
     env: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut listener = None;
     if let Some(rlimits) = process.rlimits() {
         crate::process::set_rlimits(rlimits)?;
     }
@@ -234,18 +246,32 @@ pub(super) fn finalize_process(
     crate::process::check_lsm(process)?;
     crate::process::set_scheduler(process.scheduler().as_ref())?;
     crate::process::set_io_priority(process.io_priority().as_ref())?;
+    // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: load it while
+    // we still have it (runc's order). With it, load it last, after every privileged step.
+    if let Some(program) = seccomp.filter(|_| !nnp) {
+        listener = program.install()?;
+    }
     crate::process::set_identity(process.user())?;
     enter_cwd(process.cwd())?;
     crate::process::set_capabilities(process.capabilities().as_ref())?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         crate::process::set_no_new_privs()?;
     }
     if let Some(prog) = process.args().as_ref().and_then(|a| a.first()) {
         let path = crate::process::env_value(env, "PATH").unwrap_or(crate::process::DEFAULT_PATH);
         crate::process::lookup_path(prog, path)?;
     }
-    crate::process::prepare_fds(preserve_fds, keep, env)?;
-    Ok(())
+    let mut keep_all = keep.to_vec();
+    keep_all.extend(
+        listener
+            .as_ref()
+            .map(|l| std::os::fd::AsRawFd::as_raw_fd(l)),
+    );
+    crate::process::prepare_fds(preserve_fds, &keep_all, env)?;
+    if let Some(program) = seccomp.filter(|_| nnp) {
+        listener = program.install()?;
+    }
+    Ok(listener)
 }
 
 /// Shows the waiting init as `berth init <id>` in ps and /proc/<pid>/cmdline (comm
