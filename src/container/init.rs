@@ -262,11 +262,7 @@ pub(super) fn finalize_process(
         crate::process::lookup_path(prog, path)?;
     }
     let mut keep_all = keep.to_vec();
-    keep_all.extend(
-        listener
-            .as_ref()
-            .map(|l| std::os::fd::AsRawFd::as_raw_fd(l)),
-    );
+    keep_all.extend(listener.as_ref().map(std::os::fd::AsRawFd::as_raw_fd));
     crate::process::prepare_fds(preserve_fds, &keep_all, env)?;
     if let Some(program) = seccomp.filter(|_| nnp) {
         listener = program.install()?;
