@@ -49,6 +49,18 @@ cat > "$work/bundle/config.json" <<'JSON'
 }
 JSON
 
+# The same bundle with the default seccomp profile (Docker-equivalent), for every runtime.
+cp -a "$work/bundle" "$work/bundle-seccomp"
+"$BERTH" spec --default-seccomp --bundle "$work" >/dev/null
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+profile = json.load(open(f"{work}/config.json"))["linux"]["seccomp"]
+cfg = json.load(open(f"{work}/bundle-seccomp/config.json"))
+cfg["linux"]["seccomp"] = profile
+json.dump(cfg, open(f"{work}/bundle-seccomp/config.json", "w"))
+PY
+
 runtimes=("berth=$BERTH")
 command -v runc >/dev/null && runtimes+=("runc=$(command -v runc)")
 command -v crun >/dev/null && runtimes+=("crun=$(command -v crun)")
@@ -58,11 +70,13 @@ python3 - "$work" "$RUNS" "${runtimes[@]}" <<'PY'
 import os, statistics, subprocess, sys, time
 work, runs, rts = sys.argv[1], int(sys.argv[2]), [a.split("=", 1) for a in sys.argv[3:]]
 bundle = os.path.join(work, "bundle")
+bundle_sc = os.path.join(work, "bundle-seccomp")
 null = subprocess.DEVNULL
 def call(argv):
     subprocess.run(argv, stdout=null, stderr=null, stdin=null, check=True)
 scenarios = {
     "run /bin/true": lambda rt, root, i: call([rt, "--root", root, "run", "--bundle", bundle, f"b{i}"]),
+    "run, default seccomp": lambda rt, root, i: call([rt, "--root", root, "run", "--bundle", bundle_sc, f"s{i}"]),
     "create+start+delete": lambda rt, root, i: (
         call([rt, "--root", root, "create", "--bundle", bundle, f"c{i}"]),
         call([rt, "--root", root, "start", f"c{i}"]),
