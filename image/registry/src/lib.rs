@@ -1,0 +1,9 @@
+//! dock-registry: an OCI distribution-spec registry (plus the Docker Registry HTTP API v2
+//! behaviour clients rely on) on axum/hyper/tokio, streaming every blob.
+//!
+//! [`storage`] holds the backend contract and the filesystem backend; [`api`] the HTTP layer.
+
+pub mod digest;
+pub mod error;
+pub mod name;
+pub mod storage;
