@@ -1,1 +1,115 @@
-fn main(){}
+//! `dock`: berth's image tool. Today it runs an OCI registry (`dock registry ...`); pull, push,
+//! run and build join the same [`Command`] enum later.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use dock_registry::server::users_file;
+use dock_registry::users::Users;
+use dock_registry::ServeOptions;
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "dock", version, about = "Build, move and run OCI images")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run and administer an OCI distribution registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Serve the registry API.
+    Serve(ServeArgs),
+    /// Manage registry users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    addr: SocketAddr,
+    /// Storage root.
+    #[arg(long, default_value = "/var/lib/dock/registry")]
+    root: PathBuf,
+    /// JSON configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve anonymously even on a non-loopback address.
+    #[arg(long)]
+    insecure_anonymous: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add or replace a user; the password is read from the first line of stdin.
+    Add {
+        /// User name.
+        name: String,
+        /// Storage root of the registry.
+        #[arg(long, default_value = "/var/lib/dock/registry")]
+        root: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Registry(RegistryCommand::Serve(args)) => serve(args),
+        Command::Registry(RegistryCommand::User(UserCommand::Add { name, root })) => {
+            user_add(&name, &root)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let opts = ServeOptions {
+        addr: args.addr,
+        root: args.root,
+        config: args.config,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        insecure_anonymous: args.insecure_anonymous,
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async {
+        let mut server = dock_registry::start(opts).await?;
+        eprintln!("dock registry listening on {}", server.addr);
+        tokio::select! {
+            r = &mut server.task => { r.context("server task")?.context("serving")?; }
+            r = tokio::signal::ctrl_c() => { r.context("waiting for ctrl-c")?; server.abort(); }
+        }
+        Ok(())
+    })
+}
+
+fn user_add(name: &str, root: &std::path::Path) -> Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        bail!("empty password on stdin");
+    }
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    Users::add_to_file(&users_file(root), name, password)?;
+    eprintln!("user {name} saved; restart the registry to apply");
+    Ok(())
+}

@@ -3,7 +3,15 @@
 //!
 //! [`storage`] holds the backend contract and the filesystem backend; [`api`] the HTTP layer.
 
+pub mod access;
+pub mod api;
+pub mod config;
 pub mod digest;
 pub mod error;
 pub mod name;
+pub mod server;
 pub mod storage;
+pub mod token;
+pub mod users;
+
+pub use server::{start, ServeError, ServeOptions};

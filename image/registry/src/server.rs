@@ -1,0 +1,170 @@
+//! Starting the registry: loading users and configuration, refusing anonymous non-loopback
+//! binds, plain or TLS (rustls) listeners, the JSON access log and upload expiry.
+
+use crate::access::Access;
+use crate::api::{router, Registry};
+use crate::config::{Config, ConfigError};
+use crate::storage::fs::FsStorage;
+use crate::storage::Storage;
+use crate::token::TokenSigner;
+use crate::users::{Users, UsersError};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How to run a registry.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Listen address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// Storage root directory.
+    pub root: PathBuf,
+    /// Optional JSON configuration file.
+    pub config: Option<PathBuf>,
+    /// TLS certificate chain (PEM), with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Allow serving anonymously on a non-loopback address.
+    pub insecure_anonymous: bool,
+}
+
+/// Why the registry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Anonymous access on a non-loopback address without `--insecure-anonymous`.
+    #[error("refusing to serve anonymously on non-loopback {0}: add users (dock registry user add) or pass --insecure-anonymous")]
+    AnonymousNonLoopback(SocketAddr),
+    /// Only one of the TLS files given.
+    #[error("--tls-cert and --tls-key must be given together")]
+    TlsIncomplete,
+    /// TLS setup failed.
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Users file problem.
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    /// Socket or storage I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Path of the users file inside a storage root.
+pub fn users_file(root: &std::path::Path) -> PathBuf {
+    root.join("users.json")
+}
+
+/// A started registry.
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Resolves when the server stops (with its error, if any).
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    expiry: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stop serving.
+    pub fn abort(&self) {
+        self.task.abort();
+        self.expiry.abort();
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.expiry.abort();
+    }
+}
+
+/// Build the shared registry state from options.
+pub fn build_registry(opts: &ServeOptions) -> Result<Arc<Registry<FsStorage>>, ServeError> {
+    let config = match &opts.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    std::fs::create_dir_all(&opts.root)?;
+    let users = Users::load(&users_file(&opts.root))?;
+    let signer = TokenSigner::new(&config.token_service, config.token_ttl_secs)?;
+    Ok(Arc::new(Registry {
+        storage: FsStorage::open(&opts.root)?,
+        access: Access::new(users, config, signer),
+        gc_lock: tokio::sync::RwLock::new(()),
+        tls: opts.tls_cert.is_some(),
+    }))
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let line = serde_json::json!({
+        "ts_ms": ts,
+        "method": method,
+        "path": path,
+        "status": resp.status().as_u16(),
+        "ms": start.elapsed().as_secs_f64() * 1000.0,
+    });
+    eprintln!("{line}");
+    resp
+}
+
+fn expiry_task<S: Storage>(reg: Arc<Registry<S>>) -> tokio::task::JoinHandle<()> {
+    let idle = Duration::from_secs(reg.access.config().upload_expiry_secs);
+    let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = reg.storage.upload_expire(idle).await {
+                eprintln!("upload expiry: {e}");
+            }
+        }
+    })
+}
+
+/// Bind and start serving in the background.
+pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
+    let reg = build_registry(&opts)?;
+    if reg.access.is_open() && !opts.addr.ip().is_loopback() && !opts.insecure_anonymous {
+        return Err(ServeError::AnonymousNonLoopback(opts.addr));
+    }
+    let mut app = router(reg.clone());
+    if reg.access.config().access_log {
+        app = app.layer(axum::middleware::from_fn(access_log));
+    }
+    let expiry = expiry_task(reg.clone());
+    let (addr, task) = match (&opts.tls_cert, &opts.tls_key) {
+        (None, None) => {
+            let listener = tokio::net::TcpListener::bind(opts.addr).await?;
+            let addr = listener.local_addr()?;
+            let task = tokio::spawn(async move { axum::serve(listener, app).await });
+            (addr, task)
+        }
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(ServeError::Tls)?;
+            let listener = std::net::TcpListener::bind(opts.addr)?;
+            listener.set_nonblocking(true)?;
+            let addr = listener.local_addr()?;
+            let server = axum_server::from_tcp_rustls(listener, tls);
+            let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+            (addr, task)
+        }
+        _ => return Err(ServeError::TlsIncomplete),
+    };
+    Ok(RunningServer { addr, task, expiry })
+}
