@@ -124,11 +124,10 @@ impl Access {
             .filter(|(p, _)| pattern_matches(p, repo))
             .map(|(_, perm)| *perm)
             .max();
-        match (best, action) {
-            (Some(Permission::Push), _) => true,
-            (Some(Permission::Pull), Action::Pull) => true,
-            _ => false,
-        }
+        matches!(
+            (best, action),
+            (Some(Permission::Push), _) | (Some(Permission::Pull), Action::Pull)
+        )
     }
 
     /// Authorize an operation on `repo` (`None`: the base or catalog endpoint).

@@ -36,7 +36,7 @@ pub async fn get<S: Storage>(ctx: &Ctx<'_, S>, name: &str, d: &str) -> Result<Re
                 "content-range",
                 format!("bytes {}-{}/{size}", r.start, r.end),
             ));
-            (StatusCode::PARTIAL_CONTENT, r.start, r.len())
+            (StatusCode::PARTIAL_CONTENT, r.start, r.byte_count())
         }
         RangeRequest::Unsatisfiable => {
             return Err(ApiError::new(Code::BlobUnknown, "range not satisfiable")

@@ -10,8 +10,8 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
-    /// Number of bytes covered.
-    pub fn len(&self) -> u64 {
+    /// Number of bytes covered (never zero: ranges are inclusive).
+    pub fn byte_count(&self) -> u64 {
         self.end - self.start + 1
     }
 }

@@ -102,13 +102,13 @@ fn chunk_bounds<S: Storage>(ctx: &Ctx<'_, S>) -> Result<(Option<u64>, Option<u64
         ApiError::new(Code::BlobUploadInvalid, "malformed Content-Range")
             .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
     })?;
-    if declared.is_some_and(|n| n != r.len()) {
+    if declared.is_some_and(|n| n != r.byte_count()) {
         return Err(ApiError::new(
             Code::SizeInvalid,
             "Content-Length does not match Content-Range",
         ));
     }
-    Ok((Some(r.start), Some(r.len())))
+    Ok((Some(r.start), Some(r.byte_count())))
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`.
