@@ -3,12 +3,14 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use dock_registry::server::users_file;
+use dock_registry::gc::{collect, GcOptions};
+use dock_registry::server::{open_registry, users_file};
 use dock_registry::users::Users;
 use dock_registry::ServeOptions;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "dock", version, about = "Build, move and run OCI images")]
@@ -31,6 +33,25 @@ enum RegistryCommand {
     /// Manage registry users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Apply lifecycle policies and delete unreferenced blobs. Prefer `gc_interval_secs` in the
+    /// config to run it inside a live server; offline runs rely on the grace period alone.
+    Gc(GcArgs),
+}
+
+#[derive(Args)]
+struct GcArgs {
+    /// Storage root.
+    #[arg(long, default_value = "/var/lib/dock/registry")]
+    root: PathBuf,
+    /// JSON configuration file (lifecycle policies, grace period).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override the grace period in seconds.
+    #[arg(long)]
+    grace_secs: Option<u64>,
+    /// Report what would be deleted without deleting.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -74,6 +95,7 @@ fn main() -> Result<()> {
         Command::Registry(RegistryCommand::User(UserCommand::Add { name, root })) => {
             user_add(&name, &root)
         }
+        Command::Registry(RegistryCommand::Gc(args)) => gc(args),
     }
 }
 
@@ -111,5 +133,37 @@ fn user_add(name: &str, root: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     Users::add_to_file(&users_file(root), name, password)?;
     eprintln!("user {name} saved; restart the registry to apply");
+    Ok(())
+}
+
+fn gc(args: GcArgs) -> Result<()> {
+    let reg = open_registry(&args.root, args.config.as_deref(), false)?;
+    let grace = args.grace_secs.unwrap_or(reg.access.config().gc_grace_secs);
+    let opts = GcOptions {
+        grace: Duration::from_secs(grace),
+        dry_run: args.dry_run,
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = rt.block_on(collect(&reg, &opts))?;
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for t in &report.tags_pruned {
+        println!("{verb} tag {t}");
+    }
+    for m in &report.manifests_expired {
+        println!("{verb} manifest {m}");
+    }
+    for b in &report.blobs_swept {
+        println!("{verb} blob {b}");
+    }
+    println!(
+        "{} blobs referenced, {} unreferenced kept for the grace period, {} {verb}",
+        report.blobs_marked,
+        report.blobs_in_grace,
+        report.blobs_swept.len()
+    );
     Ok(())
 }

@@ -57,6 +57,25 @@ pub struct Config {
     pub token_ttl_secs: u64,
     /// Print one JSON access-log line per request on stderr.
     pub access_log: bool,
+    /// Run garbage collection inside the server this often (0: never).
+    pub gc_interval_secs: u64,
+    /// Lifecycle policies applied by garbage collection.
+    pub lifecycle: Vec<LifecyclePolicy>,
+}
+
+/// A retention rule for matching repositories, applied before GC marks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecyclePolicy {
+    /// Repository pattern (`name`, `prefix/*`, `*`).
+    pub repositories: String,
+    /// Tags this rule counts: those starting with this prefix (empty: all tags).
+    pub tag_prefix: String,
+    /// Keep only the newest N matching tags (by when they were set); others are deleted.
+    pub keep_last: Option<usize>,
+    /// Delete untagged manifests older than this many days (unless listed by a surviving
+    /// index or referring to a surviving subject).
+    pub expire_untagged_days: Option<u64>,
 }
 
 impl Default for Config {
@@ -70,6 +89,8 @@ impl Default for Config {
             token_service: "dock-registry".to_string(),
             token_ttl_secs: 300,
             access_log: true,
+            gc_interval_secs: 0,
+            lifecycle: Vec::new(),
         }
     }
 }

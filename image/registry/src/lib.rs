@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod name;
 pub mod server;
 pub mod storage;

@@ -4,6 +4,7 @@
 use crate::access::Access;
 use crate::api::{router, Registry};
 use crate::config::{Config, ConfigError};
+use crate::gc::{collect, GcOptions};
 use crate::storage::fs::FsStorage;
 use crate::storage::Storage;
 use crate::token::TokenSigner;
@@ -12,7 +13,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,6 +66,8 @@ pub fn users_file(root: &std::path::Path) -> PathBuf {
 pub struct RunningServer {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The shared state (for in-process GC and tests).
+    pub registry: Arc<Registry<FsStorage>>,
     /// Resolves when the server stops (with its error, if any).
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     expiry: tokio::task::JoinHandle<()>,
@@ -84,20 +87,24 @@ impl Drop for RunningServer {
     }
 }
 
-/// Build the shared registry state from options.
-pub fn build_registry(opts: &ServeOptions) -> Result<Arc<Registry<FsStorage>>, ServeError> {
-    let config = match &opts.config {
+/// Open the registry state on a storage root (also used offline, e.g. by `dock registry gc`).
+pub fn open_registry(
+    root: &Path,
+    config: Option<&Path>,
+    tls: bool,
+) -> Result<Arc<Registry<FsStorage>>, ServeError> {
+    let config = match config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    std::fs::create_dir_all(&opts.root)?;
-    let users = Users::load(&users_file(&opts.root))?;
+    std::fs::create_dir_all(root)?;
+    let users = Users::load(&users_file(root))?;
     let signer = TokenSigner::new(&config.token_service, config.token_ttl_secs)?;
     Ok(Arc::new(Registry {
-        storage: FsStorage::open(&opts.root)?,
+        storage: FsStorage::open(root)?,
         access: Access::new(users, config, signer),
         gc_lock: tokio::sync::RwLock::new(()),
-        tls: opts.tls_cert.is_some(),
+        tls,
     }))
 }
 
@@ -121,14 +128,34 @@ async fn access_log(req: Request, next: Next) -> Response {
     resp
 }
 
-fn expiry_task<S: Storage>(reg: Arc<Registry<S>>) -> tokio::task::JoinHandle<()> {
-    let idle = Duration::from_secs(reg.access.config().upload_expiry_secs);
+/// Background upkeep: expire idle uploads and, if configured, run GC on a schedule.
+fn maintenance_task<S: Storage>(reg: Arc<Registry<S>>) -> tokio::task::JoinHandle<()> {
+    let config = reg.access.config();
+    let idle = Duration::from_secs(config.upload_expiry_secs);
     let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let gc_every = Duration::from_secs(config.gc_interval_secs);
+    let gc_opts = GcOptions {
+        grace: Duration::from_secs(config.gc_grace_secs),
+        dry_run: false,
+    };
     tokio::spawn(async move {
+        let mut last_gc = Instant::now();
         loop {
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(every.min(if gc_every.is_zero() { every } else { gc_every })).await;
             if let Err(e) = reg.storage.upload_expire(idle).await {
                 eprintln!("upload expiry: {e}");
+            }
+            if !gc_every.is_zero() && last_gc.elapsed() >= gc_every {
+                last_gc = Instant::now();
+                match collect(&reg, &gc_opts).await {
+                    Ok(r) => eprintln!(
+                        "gc: {} blobs swept, {} tags pruned, {} manifests expired",
+                        r.blobs_swept.len(),
+                        r.tags_pruned.len(),
+                        r.manifests_expired.len()
+                    ),
+                    Err(e) => eprintln!("gc: {e}"),
+                }
             }
         }
     })
@@ -136,7 +163,7 @@ fn expiry_task<S: Storage>(reg: Arc<Registry<S>>) -> tokio::task::JoinHandle<()>
 
 /// Bind and start serving in the background.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
-    let reg = build_registry(&opts)?;
+    let reg = open_registry(&opts.root, opts.config.as_deref(), opts.tls_cert.is_some())?;
     if reg.access.is_open() && !opts.addr.ip().is_loopback() && !opts.insecure_anonymous {
         return Err(ServeError::AnonymousNonLoopback(opts.addr));
     }
@@ -144,7 +171,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
     if reg.access.config().access_log {
         app = app.layer(axum::middleware::from_fn(access_log));
     }
-    let expiry = expiry_task(reg.clone());
+    let expiry = maintenance_task(reg.clone());
     let (addr, task) = match (&opts.tls_cert, &opts.tls_key) {
         (None, None) => {
             let listener = tokio::net::TcpListener::bind(opts.addr).await?;
@@ -166,5 +193,10 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         }
         _ => return Err(ServeError::TlsIncomplete),
     };
-    Ok(RunningServer { addr, task, expiry })
+    Ok(RunningServer {
+        addr,
+        registry: reg,
+        task,
+        expiry,
+    })
 }

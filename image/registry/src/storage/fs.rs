@@ -223,6 +223,15 @@ impl FsStorage {
     }
 }
 
+/// A file's modification time, `None` if it does not exist.
+async fn modified(path: PathBuf) -> StorageResult<Option<SystemTime>> {
+    match tokio::fs::metadata(path).await {
+        Ok(m) => Ok(Some(m.modified()?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Durably place a verified file at `target` (or drop it if that blob already exists).
 fn install_blob(src: &Path, target: &Path) -> io::Result<()> {
     let dir = target
@@ -538,6 +547,14 @@ impl Storage for FsStorage {
     async fn tag_delete(&self, repo: &str, tag: &str) -> StorageResult<bool> {
         let path = self.tag_path(repo, tag);
         blocking(move || Ok(remove_file(&path)?)).await
+    }
+
+    async fn tag_modified(&self, repo: &str, tag: &str) -> StorageResult<Option<SystemTime>> {
+        modified(self.tag_path(repo, tag)).await
+    }
+
+    async fn manifest_modified(&self, repo: &str, d: &Digest) -> StorageResult<Option<SystemTime>> {
+        modified(self.revision_link(repo, d)).await
     }
 
     async fn tag_list(&self, repo: &str) -> StorageResult<Vec<String>> {

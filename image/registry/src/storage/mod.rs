@@ -10,7 +10,7 @@ pub mod fs;
 use crate::digest::Digest;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::io::AsyncRead;
 
 /// A boxed byte stream, used for request bodies going in and blob contents coming out.
@@ -163,6 +163,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Remove a tag; false if absent.
     fn tag_delete(&self, repo: &str, tag: &str)
         -> impl Future<Output = StorageResult<bool>> + Send;
+    /// When a tag was last set.
+    fn tag_modified(
+        &self,
+        repo: &str,
+        tag: &str,
+    ) -> impl Future<Output = StorageResult<Option<SystemTime>>> + Send;
+    /// When a manifest revision was last linked.
+    fn manifest_modified(
+        &self,
+        repo: &str,
+        d: &Digest,
+    ) -> impl Future<Output = StorageResult<Option<SystemTime>>> + Send;
     /// All tags of a repository, sorted lexically.
     fn tag_list(&self, repo: &str) -> impl Future<Output = StorageResult<Vec<String>>> + Send;
 
