@@ -2,14 +2,14 @@
 //! binds, plain or TLS (rustls) listeners, the JSON access log and upload expiry.
 
 use crate::access::Access;
-use crate::api::{router, Registry};
+use crate::api::{router, AuthenticatedUser, Registry};
 use crate::config::{Config, ConfigError};
 use crate::gc::{collect, GcOptions};
 use crate::storage::fs::FsStorage;
 use crate::storage::Storage;
 use crate::token::TokenSigner;
 use crate::users::{Users, UsersError};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
@@ -111,6 +111,10 @@ pub fn open_registry(
 async fn access_log(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().to_string();
+    let remote = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string());
     let path = req.uri().path().to_string();
     let resp = next.run(req).await;
     let ts = SystemTime::now()
@@ -122,6 +126,8 @@ async fn access_log(req: Request, next: Next) -> Response {
         "method": method,
         "path": path,
         "status": resp.status().as_u16(),
+        "remote": remote,
+        "user": resp.extensions().get::<AuthenticatedUser>().map(|u| u.0.clone()),
         "ms": start.elapsed().as_secs_f64() * 1000.0,
     });
     eprintln!("{line}");
@@ -176,7 +182,13 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         (None, None) => {
             let listener = tokio::net::TcpListener::bind(opts.addr).await?;
             let addr = listener.local_addr()?;
-            let task = tokio::spawn(async move { axum::serve(listener, app).await });
+            let task = tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await
+            });
             (addr, task)
         }
         (Some(cert), Some(key)) => {
@@ -188,7 +200,11 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             listener.set_nonblocking(true)?;
             let addr = listener.local_addr()?;
             let server = axum_server::from_tcp_rustls(listener, tls);
-            let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+            let task = tokio::spawn(async move {
+                server
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+            });
             (addr, task)
         }
         _ => return Err(ServeError::TlsIncomplete),

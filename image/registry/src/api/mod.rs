@@ -117,11 +117,19 @@ fn realm(headers: &HeaderMap, tls: bool) -> String {
     format!("{scheme}://{host}/token")
 }
 
+/// The authenticated user of a request, left in response extensions for the access log.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUser(pub String);
+
 async fn dispatch<S: Storage>(State(reg): State<Arc<Registry<S>>>, req: Request) -> Response {
-    let mut resp = match handle(&reg, req).await {
+    let mut user = None;
+    let mut resp = match handle(&reg, req, &mut user).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    if let Some(u) = user {
+        resp.extensions_mut().insert(AuthenticatedUser(u));
+    }
     resp.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -129,13 +137,18 @@ async fn dispatch<S: Storage>(State(reg): State<Arc<Registry<S>>>, req: Request)
     resp
 }
 
-async fn handle<S: Storage>(reg: &Registry<S>, req: Request) -> Result<Response, ApiError> {
+async fn handle<S: Storage>(
+    reg: &Registry<S>,
+    req: Request,
+    user: &mut Option<String>,
+) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let query: HashMap<String, String> = axum::extract::Query::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or_default();
     let realm = realm(&parts.headers, reg.tls);
     let principal = reg.access.identify(&parts.headers, &realm)?;
+    user.clone_from(&principal.user);
     let path = parts.uri.path().to_string();
     let ctx = Ctx {
         reg,

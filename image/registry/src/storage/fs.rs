@@ -497,6 +497,23 @@ impl Storage for FsStorage {
         for id in &expired {
             self.forget_upload(id);
         }
+        // Scratch files orphaned by a crash mid-write.
+        let tmp = self.root.join("tmp");
+        blocking(move || {
+            let now = SystemTime::now();
+            for name in list_names(&tmp)? {
+                let path = tmp.join(name);
+                let old = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .map(|m| now.duration_since(m).unwrap_or(Duration::ZERO) > idle)
+                    .unwrap_or(false);
+                if old {
+                    not_found_as(fs::remove_file(&path), ())?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
         Ok(expired.len())
     }
 
@@ -755,8 +772,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = FsStorage::open(dir.path()).unwrap();
         let id = s.upload_start("r").await.unwrap();
+        let scratch = dir.path().join("tmp/leftover");
+        fs::write(&scratch, b"x").unwrap();
         assert_eq!(s.upload_expire(Duration::from_secs(3600)).await.unwrap(), 0);
+        assert!(scratch.exists());
+        std::thread::sleep(Duration::from_millis(5));
         assert_eq!(s.upload_expire(Duration::ZERO).await.unwrap(), 1);
         assert!(s.upload_size("r", &id).await.is_err());
+        assert!(!scratch.exists());
     }
 }
