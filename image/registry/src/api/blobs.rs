@@ -11,7 +11,7 @@ use axum::response::Response;
 use tokio_util::io::ReaderStream;
 
 /// Buffer size for streaming blob bodies out.
-const STREAM_CHUNK: usize = 256 * 1024;
+const STREAM_CHUNK: usize = 1024 * 1024;
 
 /// `HEAD`/`GET /v2/<name>/blobs/<digest>`.
 pub async fn get<S: Storage>(ctx: &Ctx<'_, S>, name: &str, d: &str) -> Result<Response, ApiError> {

@@ -281,10 +281,8 @@ impl Storage for FsStorage {
         if offset > 0 {
             f.seek(io::SeekFrom::Start(offset)).await?;
         }
-        Ok(Box::pin(tokio::io::BufReader::with_capacity(
-            IO_BUF,
-            f.take(len),
-        )))
+        // No extra buffering: the API reads in large chunks already.
+        Ok(Box::pin(f.take(len)))
     }
 
     async fn blob_bytes(&self, d: &Digest) -> StorageResult<Vec<u8>> {
