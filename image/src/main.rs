@@ -167,3 +167,35 @@ fn gc(args: GcArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults_and_tls_pairing() {
+        let cli = Cli::try_parse_from(["dock", "registry", "serve"]).unwrap();
+        let Command::Registry(RegistryCommand::Serve(args)) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.addr.to_string(), "127.0.0.1:5000");
+        assert!(!args.insecure_anonymous);
+        assert!(Cli::try_parse_from(["dock", "registry", "serve", "--tls-cert", "c"]).is_err());
+        assert!(Cli::try_parse_from([
+            "dock",
+            "registry",
+            "serve",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k"
+        ])
+        .is_ok());
+    }
+}
