@@ -142,7 +142,7 @@ async fn apply_policy<S: Storage>(
         expire_untagged(
             storage,
             repo,
-            Duration::from_secs(days * 86400),
+            Duration::from_secs(days.saturating_mul(86400)),
             dry_run,
             report,
         )

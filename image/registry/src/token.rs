@@ -122,7 +122,7 @@ impl TokenSigner {
             iss: self.service.clone(),
             sub: user.to_string(),
             aud: self.service.clone(),
-            exp: t + self.ttl,
+            exp: t.saturating_add(self.ttl),
             nbf: t.saturating_sub(5),
             iat: t,
             jti: crate::storage::atomic::random_hex(8).unwrap_or_default(),

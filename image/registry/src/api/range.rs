@@ -12,7 +12,7 @@ pub struct ByteRange {
 impl ByteRange {
     /// Number of bytes covered (never zero: ranges are inclusive).
     pub fn byte_count(&self) -> u64 {
-        self.end - self.start + 1
+        (self.end - self.start).saturating_add(1)
     }
 }
 
@@ -113,5 +113,7 @@ mod tests {
         );
         assert_eq!(parse_content_range("9-0"), None);
         assert_eq!(parse_content_range("x"), None);
+        let huge = parse_content_range(&format!("0-{}", u64::MAX)).unwrap();
+        assert_eq!(huge.byte_count(), u64::MAX);
     }
 }

@@ -480,7 +480,9 @@ impl Storage for FsStorage {
                     Ok(m) => m,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         // A session dir without data is debris from a crash.
-                        now.checked_sub(idle * 2).unwrap_or(now)
+                        idle.checked_mul(2)
+                            .and_then(|i| now.checked_sub(i))
+                            .unwrap_or(std::time::UNIX_EPOCH)
                     }
                     Err(e) => return Err(e.into()),
                 };
