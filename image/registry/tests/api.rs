@@ -142,6 +142,11 @@ async fn chunked_upload_enforces_order_and_reports_status() {
     // Gap.
     let r = patch("6-7", b"67").await.unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    // Content-Range promising more than the body carries.
+    let r = patch("5-14", b"56789").await.unwrap();
+    assert_error(r, StatusCode::BAD_REQUEST, "SIZE_INVALID").await;
+    let r = patch("x-y", b"56789").await.unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     let r = reg.client.get(&loc).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&r, "range"), "0-4");
