@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use dock_registry::gc::{collect, GcOptions};
+use dock_registry::root_lock::{lock_root, LockMode};
 use dock_registry::server::{open_registry, users_file};
 use dock_registry::users::Users;
 use dock_registry::ServeOptions;
@@ -137,6 +138,9 @@ fn user_add(name: &str, root: &std::path::Path) -> Result<()> {
 }
 
 fn gc(args: GcArgs) -> Result<()> {
+    let _exclusive = lock_root(&args.root, LockMode::Exclusive).context(
+        "a server is using this root: stop it, or set gc_interval_secs in its config to collect in-process",
+    )?;
     let reg = open_registry(&args.root, args.config.as_deref(), false)?;
     let grace = args.grace_secs.unwrap_or(reg.access.config().gc_grace_secs);
     let opts = GcOptions {

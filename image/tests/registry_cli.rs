@@ -102,6 +102,25 @@ async fn upload_survives_a_crash_and_resumes() {
         .await
         .unwrap();
     assert_eq!(sha256(&got), d);
+    // Offline GC refuses to run under a live server.
+    let out = Command::new(DOCK)
+        .args(["registry", "gc", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a server is using this root"));
+    drop(second);
+    let out = Command::new(DOCK)
+        .args(["registry", "gc", "--dry-run", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

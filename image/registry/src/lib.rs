@@ -10,6 +10,7 @@ pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod name;
+pub mod root_lock;
 pub mod server;
 pub mod storage;
 pub mod token;

@@ -5,6 +5,7 @@ use crate::access::Access;
 use crate::api::{router, AuthenticatedUser, Registry};
 use crate::config::{Config, ConfigError};
 use crate::gc::{collect, GcOptions};
+use crate::root_lock::{lock_root, LockMode, RootLock, RootLockError};
 use crate::storage::fs::FsStorage;
 use crate::storage::Storage;
 use crate::token::TokenSigner;
@@ -52,6 +53,9 @@ pub enum ServeError {
     /// Users file problem.
     #[error(transparent)]
     Users(#[from] UsersError),
+    /// The storage root is locked by offline maintenance.
+    #[error(transparent)]
+    Locked(#[from] RootLockError),
     /// Socket or storage I/O.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -71,6 +75,8 @@ pub struct RunningServer {
     /// Resolves when the server stops (with its error, if any).
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     expiry: tokio::task::JoinHandle<()>,
+    /// Shared lock on the root, keeping offline GC out while serving.
+    _root_lock: RootLock,
 }
 
 impl RunningServer {
@@ -169,6 +175,7 @@ fn maintenance_task<S: Storage>(reg: Arc<Registry<S>>) -> tokio::task::JoinHandl
 
 /// Bind and start serving in the background.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
+    let root_lock = lock_root(&opts.root, LockMode::Serving)?;
     let reg = open_registry(&opts.root, opts.config.as_deref(), opts.tls_cert.is_some())?;
     if reg.access.is_open() && !opts.addr.ip().is_loopback() && !opts.insecure_anonymous {
         return Err(ServeError::AnonymousNonLoopback(opts.addr));
@@ -214,5 +221,6 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         registry: reg,
         task,
         expiry,
+        _root_lock: root_lock,
     })
 }

@@ -239,3 +239,27 @@ async fn twenty_parallel_pushes_of_overlapping_images() {
     let uploads = reg.dir.path().join("root/uploads");
     assert_eq!(std::fs::read_dir(uploads).unwrap().count(), 0);
 }
+
+#[tokio::test]
+async fn server_runs_gc_on_its_schedule() {
+    let reg = start(
+        r#"{"access_log": false, "gc_interval_secs": 1, "gc_grace_secs": 0}"#,
+        &[],
+    )
+    .await;
+    let (_, _) = reg.push_image("r", "v1", b"kept").await;
+    let orphan = reg.push_blob("r", b"orphan").await;
+    let mut swept = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if blob_status(&reg, "r", &orphan).await == StatusCode::NOT_FOUND {
+            swept = true;
+            break;
+        }
+    }
+    assert!(swept, "scheduled GC did not sweep the orphan within 5 s");
+    assert_eq!(
+        blob_status(&reg, "r", &sha256(b"kept")).await,
+        StatusCode::OK
+    );
+}
