@@ -36,8 +36,10 @@ pub enum Code {
     TooManyRequests,
     /// Range not satisfiable (chunk out of order).
     RangeInvalid,
-    /// Tag is immutable in this repository.
+    /// Tag is invalid or immutable in this repository.
     TagInvalid,
+    /// The `n` pagination parameter is not a valid number.
+    PaginationNumberInvalid,
 }
 
 impl Code {
@@ -60,6 +62,7 @@ impl Code {
             Code::TooManyRequests => "TOOMANYREQUESTS",
             Code::RangeInvalid => "BLOB_UPLOAD_INVALID",
             Code::TagInvalid => "TAG_INVALID",
+            Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
         }
     }
 
@@ -76,7 +79,8 @@ impl Code {
             | Code::ManifestInvalid
             | Code::NameInvalid
             | Code::SizeInvalid
-            | Code::TagInvalid => StatusCode::BAD_REQUEST,
+            | Code::TagInvalid
+            | Code::PaginationNumberInvalid => StatusCode::BAD_REQUEST,
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
             Code::Denied => StatusCode::FORBIDDEN,
             Code::Unsupported => StatusCode::METHOD_NOT_ALLOWED,

@@ -21,8 +21,10 @@ pub fn paginate(
 ) -> Result<Page, ApiError> {
     let n = match query.get("n") {
         Some(v) => Some(v.parse::<usize>().map_err(|_| {
-            ApiError::new(Code::Unsupported, "n must be a non-negative integer")
-                .with_status(axum::http::StatusCode::BAD_REQUEST)
+            ApiError::new(
+                Code::PaginationNumberInvalid,
+                "n must be a non-negative integer",
+            )
         })?),
         None => None,
     };
