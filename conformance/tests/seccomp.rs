@@ -76,6 +76,74 @@ fn seccomp_argument_rule_matches_only_its_value() {
 }
 
 #[test]
+fn seccomp_errno_eperm_for_mkdir() {
+    let mut t = Test::new("seccomp_errno_eperm_for_mkdir");
+    t.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    t.config["root"]["readonly"] = json!(false);
+    t.args(&["sh", "-c", "mkdir /tmp/nope"]);
+    let id = t.id.clone();
+    t.create();
+    t.start(&id).assert_ok();
+    t.wait_stopped(&id);
+    // ERRNO without errnoRet is EPERM.
+    assert!(
+        t.errors(&id).contains("Operation not permitted"),
+        "{}",
+        t.errors(&id)
+    );
+    assert!(!t.bundle.join("rootfs/tmp/nope").exists());
+    t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+}
+
+#[test]
+fn seccomp_kill_action_kills_with_sigsys() {
+    let mut t = Test::new("seccomp_kill_action_kills_with_sigsys");
+    t.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]
+    });
+    t.config["root"]["readonly"] = json!(false);
+    // The mkdir applet is the container's process itself: it dies of SIGSYS (31).
+    t.args(&["mkdir", "/tmp/killed"]);
+    let id = t.id.clone();
+    t.write_config(&id);
+    let out = t.call(&["run", "--bundle", t.bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(128 + 31), "{}", out.describe());
+    assert!(!t.bundle.join("rootfs/tmp/killed").exists());
+    t.assert_nothing_left(&id);
+}
+
+#[test]
+fn seccomp_flags_are_accepted_and_unknown_ones_refused() {
+    let mut t = Test::new("seccomp_flags_are_accepted_and_unknown_ones_refused");
+    t.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    t.args(&["sh", "-c", "grep ^Seccomp: /proc/self/status"]);
+    let id = t.id.clone();
+    t.create();
+    t.start(&id).assert_ok();
+    t.wait_stopped(&id);
+    assert!(t.output(&id).contains("Seccomp:\t2"), "{}", t.output(&id));
+    t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+
+    let other = t.other_id("badflag");
+    t.config["linux"]["seccomp"]["flags"] = json!(["SECCOMP_FILTER_FLAG_NOPE"]);
+    t.write_config(&other);
+    let out = t.create_raw(&other, &[]);
+    out.assert_failed();
+    assert!(out.stderr.contains("SECCOMP_FILTER_FLAG_NOPE"), "{}", out.describe());
+    t.assert_nothing_left(&other);
+}
+
+#[test]
 fn seccomp_filter_applies_to_exec() {
     let mut t = Test::new("seccomp_filter_applies_to_exec");
     t.checker(&["--sleep"]);
