@@ -175,7 +175,7 @@ enum Command {
         #[arg(short, long, value_name = "FILE|-")]
         resources: Option<String>,
         #[command(flatten)]
-        flags: container::UpdateFlags,
+        flags: Box<container::UpdateFlags>,
         id: String,
     },
 }
