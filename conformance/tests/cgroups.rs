@@ -66,6 +66,9 @@ fn ps_json(t: &Test, id: &str) -> Vec<i64> {
     out.assert_ok();
     let v: Value = serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("ps json output is not JSON ({e}): {}", out.describe()));
+    if v.is_null() {
+        return Vec::new(); // runc prints null for an empty cgroup; berth prints []
+    }
     v.as_array()
         .unwrap_or_else(|| panic!("ps json is not an array: {}", out.stdout))
         .iter()
@@ -94,6 +97,18 @@ fn spawn_events(t: &Test, id: &str, args: &[&str], name: &str) -> (Running, Path
     let mut cmd = t.command();
     cmd.arg("events").args(args).arg(id);
     (exec::spawn(cmd, &out, &err), out)
+}
+
+/// Waits for a background `events` to end by itself once its container stopped (runc
+/// 1.1.5's never does: it is stopped here and None returned).
+fn events_end(mut events: Running) -> Option<exec::Outcome> {
+    if berth_conformance::runtime_name() == "runc" {
+        eprintln!("known runc 1.1.5 gap: events does not end when the container stops");
+        let _ = events.child.kill();
+        let _ = events.child.wait();
+        return None;
+    }
+    Some(events.wait(Duration::from_secs(10)))
 }
 
 /// The JSON lines of an events output file.
@@ -307,8 +322,9 @@ fn cgroups_memory_limit_oom_kill_and_event() {
     assert_eq!(t.status(&id), "running", "only tail was killed");
     // events ends by itself once the container stops.
     t.kill(&id, "KILL").assert_ok();
-    let done = events.wait(Duration::from_secs(10));
-    done.assert_ok();
+    if let Some(done) = events_end(events) {
+        done.assert_ok();
+    }
     t.wait_stopped(&id);
     t.delete(&id).assert_ok();
     t.assert_nothing_left(&id);
@@ -473,7 +489,7 @@ fn cgroups_update_live_with_flags_and_file() {
     // Bad values fail naming the flag and change nothing.
     let bad = t.call(&["update", "--memory", "lots", &id]);
     bad.assert_failed();
-    assert!(bad.stderr.contains("--memory"), "{}", bad.describe());
+    assert!(bad.stderr.contains("memory"), "{}", bad.describe());
     assert_eq!(
         cg_read(&id, "memory", "memory.limit_in_bytes"),
         (40u64 << 20).to_string()
@@ -514,20 +530,27 @@ fn cgroups_update_resources_json_on_stdin() {
     assert_eq!(cg_read(&id, "cpu", "cpu.shares"), "768");
     assert_eq!(cg_read(&id, "cpu", "cpu.cfs_quota_us"), "25000");
     assert_eq!(cg_read(&id, "pids", "pids.max"), "40");
-    // A flag overrides the same field of the JSON.
-    call_with_stdin(
-        &t,
-        &["update", "--resources", "-", "--pids-limit", "12", &id],
-        &stdin,
-    )
-    .assert_ok();
-    assert_eq!(cg_read(&id, "pids", "pids.max"), "12");
+    // A flag overrides the same field of the JSON (runc ignores flags given with -r).
+    let limit = if berth_conformance::is_berth() {
+        call_with_stdin(
+            &t,
+            &["update", "--resources", "-", "--pids-limit", "12", &id],
+            &stdin,
+        )
+        .assert_ok();
+        "12"
+    } else {
+        "40"
+    };
+    assert_eq!(cg_read(&id, "pids", "pids.max"), limit);
     // Not JSON: an error, nothing changed.
     std::fs::write(&stdin, "memory=1").expect("write bad json");
     let bad = call_with_stdin(&t, &["update", "--resources", "-", &id], &stdin);
     bad.assert_failed();
-    assert!(bad.stderr.contains("resources"), "{}", bad.describe());
-    assert_eq!(cg_read(&id, "pids", "pids.max"), "12");
+    if berth_conformance::is_berth() {
+        assert!(bad.stderr.contains("--resources"), "{}", bad.describe());
+    }
+    assert_eq!(cg_read(&id, "pids", "pids.max"), limit);
     // A stopped container cannot be updated.
     t.kill(&id, "KILL").assert_ok();
     t.wait_stopped(&id);
@@ -559,9 +582,13 @@ fn cgroups_ps_json_and_table() {
     );
     assert_eq!(lines.len(), 4, "header + 3 processes: {lines:?}");
     assert!(lines.iter().any(|l| l.contains("sleep 1001")), "{lines:?}");
-    // Extra arguments go to the host's ps.
-    let custom = t.call(&["ps", &id, "--", "-o", "pid,comm"]);
+    // Extra arguments go to the host's ps (runc's form; berth also takes them after --).
+    let custom = t.call(&["ps", &id, "-o", "pid,comm"]);
     custom.assert_ok();
+    if berth_conformance::is_berth() {
+        let dashed = t.call(&["ps", &id, "--", "-o", "pid,comm"]);
+        assert_eq!(dashed.assert_ok().stdout, custom.stdout);
+    }
     let lines: Vec<&str> = custom.stdout.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
@@ -631,7 +658,9 @@ fn cgroups_events_stats_shape_and_stream() {
         assert_eq!(e["id"], id.as_str());
     }
     t.kill(&id, "KILL").assert_ok();
-    events.wait(Duration::from_secs(10)).assert_ok();
+    if let Some(done) = events_end(events) {
+        done.assert_ok();
+    }
     t.wait_stopped(&id);
     let stopped = t.call(&["events", "--stats", &id]);
     stopped.assert_failed();
@@ -678,6 +707,7 @@ fn cgroups_kill_all_signals_every_process() {
 #[test]
 fn cgroups_delete_force_with_stuck_processes() {
     v1_only!();
+    berth_conformance::known_runc_gap!("delete --force leaves processes that joined the cgroup");
     let mut t = Test::new("cgroups_delete_force_with_stuck_processes");
     t.checker(&["--sleep"]);
     let id = t.id.clone();
@@ -724,6 +754,7 @@ fn cgroups_delete_force_with_stuck_processes() {
 #[test]
 fn cgroups_missing_host_files_fail_naming_them() {
     v1_only!();
+    berth_conformance::berth_only!("runc's errors do not name the missing file");
     let cases = [
         (
             "hugetlb",
