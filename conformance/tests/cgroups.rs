@@ -347,6 +347,12 @@ fn cgroups_pause_resume_freezes_processes() {
         "{}",
         early.describe()
     );
+    // A created container can be paused too (runc allows it); resume leaves it created.
+    t.call(&["pause", &id]).assert_ok();
+    assert_eq!(t.status(&id), "paused");
+    t.start(&id).assert_failed();
+    t.call(&["resume", &id]).assert_ok();
+    assert_eq!(t.status(&id), "created");
     t.start(&id).assert_ok();
     let count = || t.output(&id).lines().count();
     wait_for("the counter to run", Duration::from_secs(10), || {
