@@ -549,6 +549,31 @@ fn cgroups_update_resources_json_on_stdin() {
         "40"
     };
     assert_eq!(cg_read(&id, "pids", "pids.max"), limit);
+    // dockerd's form for `docker update --memory 90m` on a container without other
+    // limits: zeros and "" mean "leave as is".
+    std::fs::write(
+        &stdin,
+        json!({
+            "memory": {"limit": 90 << 20, "reservation": 0, "swap": 0},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+            "blockIO": {"weight": 0}
+        })
+        .to_string(),
+    )
+    .expect("write docker json");
+    call_with_stdin(&t, &["update", "--resources", "-", &id], &stdin).assert_ok();
+    assert_eq!(
+        cg_read(&id, "memory", "memory.limit_in_bytes"),
+        (90u64 << 20).to_string()
+    );
+    assert_eq!(
+        cg_read(&id, "memory", "memory.soft_limit_in_bytes"),
+        (50u64 << 20).to_string()
+    );
+    assert_eq!(cg_read(&id, "cpu", "cpu.shares"), "768");
+    assert_eq!(cg_read(&id, "cpu", "cpu.cfs_quota_us"), "25000");
+    assert_eq!(cg_read(&id, "cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(cg_read(&id, "cpuset", "cpuset.cpus"), "0");
     // Not JSON: an error, nothing changed.
     std::fs::write(&stdin, "memory=1").expect("write bad json");
     let bad = call_with_stdin(&t, &["update", "--resources", "-", &id], &stdin);

@@ -2,7 +2,8 @@
 //! LinuxResources JSON of `--resources FILE` (or `-` for stdin, as containerd sends it);
 //! each flag then overrides its field. Sizes take runc's forms (bytes, or a number with a
 //! k/m/g/t/p suffix in powers of 1024, "-1" for unlimited). Nothing is persisted: the
-//! cgroup files are the record.
+//! cgroup files are the record. As in runc, a zero (or empty cpuset) means "leave as is":
+//! dockerd sends `"quota": 0, "period": 0` for a container without CPU limits.
 
 use crate::error::{Error, Result};
 use crate::state::{Root, Status};
@@ -156,8 +157,42 @@ pub fn merge_flags(mut base: Value, flags: &UpdateFlags) -> Result<LinuxResource
         }
         set(&mut base, "blockIO", "weight", json!(v));
     }
+    drop_unchanged(&mut base);
     serde_json::from_value(base)
         .map_err(|e| Error::invalid(format!("--resources: not LinuxResources JSON: {e}")))
+}
+
+/// Fields whose zero (or "") runc's update reads as "unchanged", by section.
+const ZERO_IS_UNCHANGED: &[(&str, &[&str])] = &[
+    (
+        "memory",
+        &["limit", "reservation", "swap", "kernel", "kernelTCP"],
+    ),
+    (
+        "cpu",
+        &[
+            "shares",
+            "quota",
+            "period",
+            "realtimeRuntime",
+            "realtimePeriod",
+            "cpus",
+            "mems",
+        ],
+    ),
+    ("blockIO", &["weight", "leafWeight"]),
+];
+
+/// Removes the zero-valued fields of [`ZERO_IS_UNCHANGED`], so they are not written.
+fn drop_unchanged(base: &mut Value) {
+    for (section, fields) in ZERO_IS_UNCHANGED {
+        if let Some(Value::Object(map)) = base.get_mut(*section) {
+            map.retain(|k, v| {
+                let zero = v.as_i64() == Some(0) || v.as_str() == Some("");
+                !(zero && fields.contains(&k.as_str()))
+            });
+        }
+    }
 }
 
 fn flag_name(field: &str) -> &'static str {
@@ -333,5 +368,28 @@ mod tests {
         };
         assert!(merge_flags(json!({}), &bad).is_err());
         assert!(merge_flags(json!({"memory": {"limit": "x"}}), &UpdateFlags::default()).is_err());
+    }
+
+    #[test]
+    fn zeros_leave_values_unchanged() {
+        // What dockerd sends for `docker update --memory 64m` on a container without
+        // CPU limits.
+        let docker = json!({
+            "memory": {"limit": 67108864, "reservation": 0, "swap": 0},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": "", "realtimeRuntime": 0},
+            "blockIO": {"weight": 0},
+            "pids": {"limit": 0}
+        });
+        let r = merge_flags(docker, &UpdateFlags::default()).unwrap();
+        let m = r.memory().unwrap();
+        assert_eq!(m.limit(), Some(64 << 20));
+        assert_eq!((m.reservation(), m.swap()), (None, None));
+        let c = r.cpu().as_ref().unwrap();
+        assert_eq!((c.shares(), c.quota(), c.period()), (None, None, None));
+        assert_eq!((c.cpus().as_deref(), c.realtime_runtime()), (None, None));
+        assert_eq!(r.block_io().as_ref().unwrap().weight(), None);
+        // Negative values (unlimited) are kept.
+        let r = merge_flags(json!({"cpu": {"quota": -1}}), &UpdateFlags::default()).unwrap();
+        assert_eq!(r.cpu().as_ref().unwrap().quota(), Some(-1));
     }
 }
