@@ -184,6 +184,91 @@ fn cgroups_resources_set_at_create_read_back() {
     t.assert_nothing_left(&id);
 }
 
+/// Whether a fresh cgroup in `controller`'s hierarchy has `file` (probed with a
+/// throw-away directory, since the root cgroup lacks many files).
+fn host_supports(controller: &str, file: &str) -> bool {
+    let probe = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(format!("berth-conformance-probe-{}", std::process::id()));
+    if std::fs::create_dir(&probe).is_err() {
+        return false;
+    }
+    let found = probe.join(file).exists();
+    let _ = std::fs::remove_dir(&probe);
+    found
+}
+
+#[test]
+fn cgroups_more_resources_read_back() {
+    v1_only!();
+    let mut t = Test::new("cgroups_more_resources_read_back");
+    t.checker(&["--sleep"]);
+    let id = t.id.clone();
+    let mut r = json!({
+        "memory": {"limit": 64 << 20, "swappiness": 30, "disableOOMKiller": true},
+        "cpu": {"shares": 100},
+        "pids": {"limit": -1}
+    });
+    // runc 1.1.5 ignores kernel memory settings (with a warning); berth applies kernelTCP.
+    let tcp =
+        host_supports("memory", "memory.kmem.tcp.limit_in_bytes") && berth_conformance::is_berth();
+    if tcp {
+        r["memory"]["kernelTCP"] = json!(32 << 20);
+    }
+    // cpu.burst arrived in runc 1.2; 1.1.5 ignores it.
+    let burst = host_supports("cpu", "cpu.cfs_burst_us") && berth_conformance::is_berth();
+    if burst {
+        r["cpu"]["quota"] = json!(50000);
+        r["cpu"]["period"] = json!(100000);
+        r["cpu"]["burst"] = json!(20000);
+    }
+    let rt = host_supports("cpu", "cpu.rt_period_us");
+    if rt {
+        r["cpu"]["realtimePeriod"] = json!(500000);
+    }
+    let weight = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| host_supports("blkio", f));
+    if weight.is_some() {
+        r["blockIO"] = json!({"weight": 250});
+    }
+    // Hybrid: the unified map goes to the container's cgroup2 directory (issue #3;
+    // runc 1.1.5 refuses unified unless the host is pure v2).
+    let hybrid =
+        Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() && berth_conformance::is_berth();
+    if hybrid {
+        r["unified"] = json!({"cgroup.max.descendants": "7"});
+    }
+    t.config["linux"]["resources"] = r;
+    t.create();
+    assert_eq!(cg_read(&id, "memory", "memory.swappiness"), "30");
+    let oom = cg_read(&id, "memory", "memory.oom_control");
+    assert!(oom.lines().any(|l| l == "oom_kill_disable 1"), "{oom}");
+    assert_eq!(cg_read(&id, "pids", "pids.max"), "max");
+    assert_eq!(cg_read(&id, "cpu", "cpu.shares"), "100");
+    if tcp {
+        assert_eq!(
+            cg_read(&id, "memory", "memory.kmem.tcp.limit_in_bytes"),
+            (32u64 << 20).to_string()
+        );
+    }
+    if burst {
+        assert_eq!(cg_read(&id, "cpu", "cpu.cfs_burst_us"), "20000");
+    }
+    if rt {
+        assert_eq!(cg_read(&id, "cpu", "cpu.rt_period_us"), "500000");
+    }
+    if let Some(file) = weight {
+        let w = cg_read(&id, "blkio", file);
+        assert!(w.ends_with("250"), "{file}: {w}");
+    }
+    if hybrid {
+        assert_eq!(cg_read(&id, "unified", "cgroup.max.descendants"), "7");
+    }
+    t.call(&["delete", "--force", &id]).assert_ok();
+    t.assert_nothing_left(&id);
+}
+
 #[test]
 fn cgroups_device_rules_allow_and_deny_open() {
     v1_only!();
