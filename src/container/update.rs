@@ -29,7 +29,7 @@ pub struct UpdateFlags {
     /// Kernel TCP buffer memory limit (bytes or with suffix).
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub kernel_memory_tcp: Option<String>,
-    /// CPU shares (relative weight); runc spells it --cpu-share.
+    /// CPU shares (relative weight); --cpu-shares also accepted.
     #[arg(long = "cpu-share", alias = "cpu-shares", value_name = "N")]
     pub cpu_shares: Option<String>,
     /// CFS quota in microseconds per period (-1 for none).
@@ -50,7 +50,7 @@ pub struct UpdateFlags {
     /// Memory nodes the container may use.
     #[arg(long, value_name = "LIST")]
     pub cpuset_mems: Option<String>,
-    /// Maximum number of processes (-1 or 0 for no limit).
+    /// Maximum number of processes (-1 for no limit; 0 leaves it as is).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
     /// Block IO weight, 10 to 1000.
