@@ -3,6 +3,7 @@
 mod cli_spec;
 
 use anyhow::{bail, Context, Result};
+use berth::container::exec::{build_process, ExecOptions, ProcessOverrides};
 use berth::container::{self, CreateOptions};
 use berth::logging;
 use berth::state::Root;
@@ -52,6 +53,60 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExecArgs {
+    /// The process as OCI process JSON (what containerd and conmon pass).
+    #[arg(short, long, value_name = "FILE")]
+    process: Option<PathBuf>,
+    /// Return once the process started; its pid goes to --pid-file.
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master.
+    #[arg(long, value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Allocate a pty.
+    #[arg(short, long)]
+    tty: bool,
+    /// Working directory inside the container.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Add or replace an environment variable (KEY=VALUE); repeatable.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// UID[:GID], numbers or names from the container's /etc/passwd and /etc/group.
+    #[arg(short, long, value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Supplementary group id; repeatable.
+    #[arg(short = 'g', long, value_name = "GID")]
+    additional_gids: Vec<u32>,
+    /// Add a capability (CAP_X or X); repeatable.
+    #[arg(short, long, value_name = "CAP")]
+    cap: Vec<String>,
+    /// Set no_new_privs.
+    #[arg(long)]
+    no_new_privs: bool,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    preserve_fds: i32,
+    /// AppArmor profile (an error on hosts without AppArmor).
+    #[arg(long, value_name = "PROFILE")]
+    apparmor: Option<String>,
+    /// SELinux label (an error on hosts without SELinux).
+    #[arg(long, value_name = "LABEL")]
+    process_label: Option<String>,
+    /// Exec even when the container is paused.
+    #[arg(long)]
+    ignore_paused: bool,
+    /// Sub-cgroup to run in (not supported yet).
+    #[arg(long, value_name = "PATH")]
+    cgroup: Option<String>,
+    id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,11 +205,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
-    /// (not implemented yet) Run a process in a running container.
-    Exec {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Run a new process in a running container: berth exec ID COMMAND [ARGS...]
+    Exec(Box<ExecArgs>),
     /// Freeze every process of a container (status "paused").
     Pause { id: String },
     /// Thaw a paused container.
@@ -280,6 +332,11 @@ fn run(cli: Cli) -> Result<i32> {
                 preserve_fds,
                 foreground: !detach,
             };
+            if !detach {
+                // The init may be a grandchild (joined user namespace + new pid namespace):
+                // adopt it so it can be waited for.
+                container::run::become_subreaper();
+            }
             let created = container::create(&root, &opts)?;
             if let Err(e) = container::start(&root, &id) {
                 let _ = container::delete(&root, &id, true);
@@ -361,7 +418,61 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Exec { .. } => bail!("exec: not implemented yet (issue #5)"),
+        Command::Exec(a) => {
+            let ExecArgs {
+                process,
+                detach,
+                pid_file,
+                console_socket,
+                tty,
+                cwd,
+                env,
+                user,
+                additional_gids,
+                cap,
+                no_new_privs,
+                preserve_fds,
+                apparmor,
+                process_label,
+                ignore_paused,
+                cgroup,
+                id,
+                args,
+            } = *a;
+            if cgroup.is_some() {
+                bail!("exec --cgroup: sub-cgroups are not supported yet");
+            }
+            let st = root.load(&id)?;
+            let overrides = ProcessOverrides {
+                args,
+                env,
+                cwd,
+                user,
+                additional_gids,
+                caps: cap,
+                no_new_privs,
+                tty,
+                apparmor,
+                process_label,
+            };
+            let proc_spec = build_process(&st, process.as_deref(), &overrides)?;
+            let opts = ExecOptions {
+                id,
+                detach,
+                pid_file,
+                console_socket,
+                preserve_fds,
+                ignore_paused,
+            };
+            let execed = container::exec::exec(&root, &opts, &proc_spec)?;
+            if detach {
+                return Ok(0);
+            }
+            Ok(match execed.console_relay {
+                Some(relay) => container::run::relay_and_wait(execed.pid, relay)?,
+                None => container::run::forward_and_wait(execed.pid)?,
+            })
+        }
         Command::Pause { id } => {
             container::pause(&root, &id)?;
             Ok(0)

@@ -32,6 +32,9 @@ pub struct Plan {
     pub new_user: bool,
     /// The init is pid 1 of its own, new pid namespace.
     pub new_pid: bool,
+    /// The pid namespace is unshared after joining a user namespace by path (so the joined
+    /// one owns it), which takes one more fork: the init's child becomes pid 1.
+    pub fork_for_pid: bool,
     /// A new network namespace (loopback is brought up by the init).
     pub new_net: bool,
     pub new_uts: bool,
@@ -100,7 +103,12 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         match t {
             LinuxNamespaceType::Pid => {
                 p.new_pid = true;
-                p.clone_flags |= libc::CLONE_NEWPID;
+                if user_joined {
+                    p.unshare_flags |= libc::CLONE_NEWPID;
+                    p.fork_for_pid = true;
+                } else {
+                    p.clone_flags |= libc::CLONE_NEWPID;
+                }
             }
             LinuxNamespaceType::User => {
                 p.new_user = true;
@@ -218,8 +226,12 @@ mod tests {
             r#"[{"type":"user","path":"/proc/self/ns/user"},{"type":"mount"},{"type":"ipc"},{"type":"pid"}]"#,
         ))
         .unwrap();
-        assert_eq!(p.clone_flags, libc::CLONE_NEWPID);
-        assert_eq!(p.unshare_flags, libc::CLONE_NEWNS | libc::CLONE_NEWIPC);
+        assert_eq!(p.clone_flags, 0);
+        assert_eq!(
+            p.unshare_flags,
+            libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID
+        );
+        assert!(p.fork_for_pid);
         assert_eq!(p.joins.len(), 1);
     }
 

@@ -14,6 +14,9 @@ pub enum Msg {
     /// parent → init: uid/gid maps written (and the init's pid added to its cgroup when the
     /// parent had to do it); payload: the init's host pid.
     Go(i32),
+    /// init → parent: the real init's host pid, when a second fork made it pid 1 of a pid
+    /// namespace owned by a joined user namespace.
+    Pid(i32),
     /// init → parent: mounts done, run prestart and createRuntime hooks now.
     RunRuntimeHooks,
     /// parent → init: those hooks ran; payload: the state document for the init's own hooks.
@@ -63,10 +66,11 @@ impl Channel {
             Msg::HooksDone(s) => (3, s.as_bytes()),
             Msg::Ready => (4, &[]),
             Msg::Error(s) => (5, s.as_bytes()),
+            Msg::Pid(_) => (6, &[]),
         };
         let mut buf = Vec::with_capacity(1 + payload.len().min(MAX_MSG));
         buf.push(tag);
-        if let Msg::Go(pid) = msg {
+        if let Msg::Go(pid) | Msg::Pid(pid) = msg {
             buf.extend_from_slice(&pid.to_le_bytes());
         }
         buf.extend_from_slice(&payload[..payload.len().min(MAX_MSG - 8)]);
@@ -108,6 +112,13 @@ impl Channel {
             3 => Msg::HooksDone(text(&buf[1..n])),
             4 => Msg::Ready,
             5 => Msg::Error(text(&buf[1..n])),
+            6 => {
+                let bytes: [u8; 4] = buf
+                    .get(1..5)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or(SyncError::Malformed)?;
+                Msg::Pid(i32::from_le_bytes(bytes))
+            }
             _ => return Err(SyncError::Malformed),
         })
     }
@@ -133,6 +144,7 @@ mod tests {
         let (a, b) = pair().unwrap();
         for m in [
             Msg::Go(4242),
+            Msg::Pid(77),
             Msg::RunRuntimeHooks,
             Msg::HooksDone("{\"id\":\"x\"}".into()),
             Msg::Ready,

@@ -19,9 +19,16 @@ pub struct Mount {
     pub source: String,
     /// Superblock options (size=, mode=, …).
     pub super_options: Vec<String>,
+    /// Optional fields: propagation tags such as "shared:3" or "master:1".
+    pub optional: Vec<String>,
 }
 
 impl Mount {
+    /// Whether the mount is a peer in a shared group ("shared:N").
+    pub fn is_shared(&self) -> bool {
+        self.optional.iter().any(|o| o.starts_with("shared:"))
+    }
+
     pub fn has(&self, opt: &str) -> bool {
         self.options.iter().any(|o| o == opt) || self.super_options.iter().any(|o| o == opt)
     }
@@ -42,6 +49,7 @@ pub fn parse_mountinfo_line(line: &str) -> Option<Mount> {
         fstype: right.first()?.to_string(),
         source: right.get(1).unwrap_or(&"").to_string(),
         super_options: split(right.get(2)),
+        optional: left.iter().skip(6).map(|s| s.to_string()).collect(),
     })
 }
 
@@ -295,6 +303,8 @@ mod tests {
         assert_eq!(m.mount_point, "/dev/shm");
         assert_eq!(m.fstype, "tmpfs");
         assert!(m.has("nosuid") && m.has("size=65536k") && !m.has("ro"));
+        assert_eq!(m.optional, vec!["master:1"]);
+        assert!(!m.is_shared());
     }
 
     #[test]

@@ -122,6 +122,8 @@ impl Test {
     fn call_files(&self) -> (PathBuf, PathBuf) {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         let calls = self.dir().join("calls");
+        // A runtime that wrongly accepted an id like ".." may have removed it.
+        let _ = std::fs::create_dir_all(&calls);
         (
             calls.join(format!("{n}.out")),
             calls.join(format!("{n}.err")),
@@ -247,6 +249,12 @@ impl Test {
         self.call(&["delete", id])
     }
 
+    /// `delete --force id`, asserting success.
+    #[track_caller]
+    pub fn delete_force(&self, id: &str) {
+        self.call(&["delete", "--force", id]).assert_ok();
+    }
+
     /// The pid written to container `id`'s pid file.
     #[track_caller]
     pub fn pid(&self, id: &str) -> i32 {
@@ -308,9 +316,18 @@ impl Test {
             if count >= n {
                 return;
             }
+            // Fail fast when nothing more can come: no pid file long after the request,
+            // or an init that has exited (its output is complete).
+            let pid = std::fs::read_to_string(self.io_path(id, "pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
+            let hopeless = match pid {
+                None => deadline - Instant::now() < STATE_TIMEOUT - Duration::from_secs(5),
+                Some(pid) => !host::alive(pid) && self.output(id) == out,
+            };
             assert!(
-                Instant::now() < deadline,
-                "container {id} printed {count} of {n} lines: {out:?}; stderr: {}",
+                Instant::now() < deadline && !hopeless,
+                "container {id} printed {count} of {n} lines (pid {pid:?}): {out:?}; stderr: {}",
                 self.errors(id)
             );
             std::thread::sleep(Duration::from_millis(5));
@@ -333,16 +350,41 @@ impl Test {
     /// Whether `id` is one this test made up (`<name>-<pid>[-suffix]`). Only such ids get
     /// cgroup and process cleanup: a bad-input id like ".." must never widen it.
     fn owns(&self, id: &str) -> bool {
-        id.starts_with(&self.id)
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        id_owned_by(&self.id, id)
     }
 
     /// Processes whose command line names this test's private dir (runtime processes
     /// started for it: their --root, --bundle or --pid-file lies there).
+    /// Container inits (runtimes that fork without exec show their own command line in
+    /// a waiting init) are not counted: see [`Test::live_init`].
     pub fn runtime_processes(&self) -> Vec<i32> {
+        let inits: Vec<i32> = self
+            .ids
+            .lock()
+            .map(|ids| ids.iter().filter_map(|id| self.live_init(id)).collect())
+            .unwrap_or_default();
         host::processes_mentioning(&format!("{}/", self.dir().display()))
+            .into_iter()
+            .filter(|pid| !inits.contains(pid))
+            .collect()
+    }
+
+    /// The pid from container `id`'s pid file, when that process is alive and belongs to
+    /// this test (in the container's cgroup, or running a command line naming the test dir).
+    pub fn live_init(&self, id: &str) -> Option<i32> {
+        let pid = std::fs::read_to_string(self.io_path(id, "pid"))
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()?;
+        let in_cgroup = self.owns(id)
+            && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|c| c.contains(&cgroups::path_for(id)));
+        let ours = in_cgroup
+            || std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c).contains(&self.dir().display().to_string())
+            });
+        (host::alive(pid) && ours).then_some(pid)
     }
 
     /// What the runtime left for container `id`: state entries in --root, cgroup dirs,
@@ -360,6 +402,12 @@ impl Test {
         if self.owns(id) {
             for cg in cgroups::existing_dirs(&cgroups::path_for(id)) {
                 found.push(format!("cgroup {}", cg.display()));
+            }
+        }
+        if let Some(pid) = self.live_init(id) {
+            // Allow a killed init a moment to be reaped.
+            if !host::wait_gone(pid, Duration::from_secs(2)) {
+                found.push(format!("init {pid} of {id} still alive"));
             }
         }
         for pid in self.runtime_processes() {
@@ -390,19 +438,11 @@ impl Test {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 running.wait(Duration::from_secs(30))
             }));
-            if let Some(pid) = std::fs::read_to_string(self.io_path(id, "pid"))
-                .ok()
-                .and_then(|p| p.trim().parse::<i32>().ok())
-            {
-                let in_our_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-                    .is_ok_and(|c| c.contains(id.as_str()));
-                if host::alive(pid) && in_our_cgroup && self.owns(id) {
-                    problems.push(format!("init {pid} of {id} alive after delete --force"));
-                    host::kill(pid, libc::SIGKILL);
-                }
-            }
             for found in self.leftovers(id) {
                 problems.push(found);
+            }
+            if let Some(pid) = self.live_init(id) {
+                host::kill(pid, libc::SIGKILL);
             }
             if self.owns(id) {
                 cgroups::remove(&cgroups::path_for(id));
@@ -427,11 +467,49 @@ impl Test {
     }
 }
 
+/// Whether `id` is `test_id` or `test_id-<suffix>` made only of [A-Za-z0-9_-].
+fn id_owned_by(test_id: &str, id: &str) -> bool {
+    let suffix_ok = match id.strip_prefix(test_id) {
+        Some("") => true,
+        Some(rest) => rest.starts_with('-'),
+        None => false,
+    };
+    suffix_ok
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 impl Drop for Test {
     fn drop(&mut self) {
         let problems = self.clean_up();
-        if !problems.is_empty() && !std::thread::panicking() {
+        let failed = std::thread::panicking() || !problems.is_empty();
+        if failed && std::env::var_os("BERTH_CONFORMANCE_KEEP").is_some() {
+            eprintln!("{}: keeping {}", self.name, self.dir().display());
+            self.dir.keep();
+        }
+        if problems.is_empty() {
+            return;
+        }
+        if std::thread::panicking() {
+            eprintln!("{}: the runtime also left behind: {problems:#?}", self.name);
+        } else {
             panic!("{}: the runtime left behind: {problems:#?}", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_owned_by;
+
+    #[test]
+    fn only_the_tests_own_ids_get_cleanup() {
+        assert!(id_owned_by("t-1", "t-1"));
+        assert!(id_owned_by("t-1", "t-1-a"));
+        assert!(!id_owned_by("t-1", "t-10"), "another test's id");
+        for bad in ["..", ".", "a/b", "../t-1", "t-1/..", "t-1-..", ""] {
+            assert!(!id_owned_by("t-1", bad), "{bad:?} must not be owned");
         }
     }
 }

@@ -43,14 +43,18 @@ macro_rules! berth_only {
     };
 }
 
+/// Whether tests marked [`known_runc_gap!`] are skipped: the runtime is runc and
+/// BERTH_CONFORMANCE_STRICT is unset.
+pub fn skip_known_runc_gaps() -> bool {
+    runtime_name() == "runc" && std::env::var_os("BERTH_CONFORMANCE_STRICT").is_none()
+}
+
 /// Skips the rest of a test on runc, where runc 1.1.5 is known not to meet a requirement of
 /// issue #2 that berth must meet. Set BERTH_CONFORMANCE_STRICT=1 to run it on runc anyway.
 #[macro_export]
 macro_rules! known_runc_gap {
     ($why:expr) => {
-        if $crate::runtime_name() == "runc"
-            && std::env::var_os("BERTH_CONFORMANCE_STRICT").is_none()
-        {
+        if $crate::skip_known_runc_gaps() {
             eprintln!("skipped on runc: known runc 1.1.5 gap: {}", $why);
             return;
         }

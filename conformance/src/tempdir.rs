@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// A directory under /tmp/berth-conformance, removed (recursively) when dropped.
 pub struct TempDir {
     path: PathBuf,
+    keep: bool,
 }
 
 impl TempDir {
@@ -20,16 +21,24 @@ impl TempDir {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
             .expect("chmod temp dir");
-        TempDir { path }
+        TempDir { path, keep: false }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Leaves the directory in place when dropped (for post-mortems).
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }

@@ -146,7 +146,7 @@ fn bad_input_duplicate_id_leaves_nothing() {
     );
     let runtime_children = t.runtime_processes();
     assert!(runtime_children.is_empty(), "{runtime_children:?}");
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     t.assert_nothing_left(&id);
 }
 

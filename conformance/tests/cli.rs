@@ -153,3 +153,23 @@ fn cli_log_format_json_error_has_level_msg_time() {
     );
     assert!(last["time"].is_string());
 }
+
+#[test]
+fn cli_global_debug_and_rootless_flags_accepted() {
+    let mut t = Test::new("cli_global_debug_and_rootless_flags_accepted");
+    t.globals = Some(vec![
+        "--debug".into(),
+        "--rootless=false".into(),
+        "--root".into(),
+        t.root.display().to_string(),
+    ]);
+    let f = t.run_checker();
+    assert_eq!(f.pid(), 1);
+    let mut t2 = Test::new("cli_global_rootless_value_form");
+    t2.globals = Some(vec![
+        "--rootless".into(),
+        "false".into(),
+        format!("--root={}", t2.root.display()),
+    ]);
+    assert_eq!(t2.run_checker().pid(), 1);
+}

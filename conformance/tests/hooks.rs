@@ -277,7 +277,7 @@ fn hooks_failing_poststart_continues() {
         "the hook after the failing one ran"
     );
     assert_eq!(t.status(&id), "running");
-    t.call(&["delete", "--force", &id]).assert_ok();
+    t.delete_force(&id);
     t.assert_nothing_left(&id);
 }
 

@@ -163,7 +163,7 @@ fn namespace_join_by_path() {
         owner_facts.ns("pid"),
         "pid namespace still new"
     );
-    t.call(&["delete", "--force", &owner]).assert_ok();
+    t.delete_force(&owner);
     t.assert_nothing_left(&owner);
 }
 
@@ -185,4 +185,48 @@ fn namespace_time_new() {
     spec::set_namespace(&mut t.config, "time", None);
     let f = t.run_checker();
     assert_ne!(f.ns("time"), host::ns_link("time"));
+}
+
+#[test]
+fn namespace_join_user_namespace_by_path() {
+    let mut t = Test::new("namespace_join_user_namespace_by_path");
+    spec::set_namespace(&mut t.config, "user", None);
+    t.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    t.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    spec::remove_mount(&mut t.config, "/sys/fs/cgroup");
+    spec::remove_mount(&mut t.config, "/sys");
+    t.checker(&["--sleep"]);
+    t.config["hostname"] = json!("userns-owner");
+    let owner = t.other_id("owner");
+    t.create_id(&owner, &[]).assert_ok();
+    t.start(&owner).assert_ok();
+    let owner_facts = t.facts(&owner);
+    let owner_pid = t.pid(&owner);
+
+    // Join the owner's user, uts, ipc and net namespaces by path (user must be joined
+    // first so the others are owned by it). The mappings stay, equal to the joined ones
+    // (runc 1.1.5 insists on them).
+    t.checker(&[]);
+    t.config.as_object_mut().unwrap().remove("hostname");
+    for (kind, file) in [
+        ("user", "user"),
+        ("uts", "uts"),
+        ("ipc", "ipc"),
+        ("network", "net"),
+    ] {
+        spec::set_namespace(
+            &mut t.config,
+            kind,
+            Some(&format!("/proc/{owner_pid}/ns/{file}")),
+        );
+    }
+    let f = t.run_checker();
+    for kind in ["user", "uts", "ipc", "net"] {
+        assert_eq!(f.ns(kind), owner_facts.ns(kind), "{kind} joined");
+    }
+    assert_eq!(f.str("hostname"), "userns-owner");
+    assert_eq!(f.uid(), 0);
+    assert_eq!(f.str("uid_map"), owner_facts.str("uid_map"));
+    t.delete_force(&owner);
+    t.assert_nothing_left(&owner);
 }

@@ -213,6 +213,24 @@ fn mount_destination_created_inside_rootfs() {
     assert!(t.bundle.join("rootfs/new/deep/dir").is_dir());
 }
 
+/// Starts a created container and checks that a tmpfs is mounted (inside it) at a path
+/// ending in each suffix, then deletes it.
+fn confined_mounts_exist(t: &Test, id: &str, suffixes: &[&str]) {
+    t.start(id).assert_ok();
+    t.wait_stopped(id);
+    let f = t.facts(id);
+    for suffix in suffixes {
+        assert!(
+            f.mounts()
+                .iter()
+                .any(|m| m.fstype == "tmpfs" && m.mount_point.ends_with(suffix)),
+            "accepted mount ending in {suffix} is missing: {:?}",
+            f.mounts()
+        );
+    }
+    t.delete(id).assert_ok();
+}
+
 #[test]
 fn mount_destination_symlink_stays_in_rootfs() {
     let mut t = Test::new("mount_destination_symlink_stays_in_rootfs");
@@ -236,7 +254,8 @@ fn mount_destination_symlink_stays_in_rootfs() {
         "a mount destination escaped the rootfs via a symlink: {entries:?}"
     );
     if out.success() {
-        t.call(&["delete", "--force", &id]).assert_ok();
+        // Accepted: then both tmpfs mounts must exist inside the container.
+        confined_mounts_exist(&t, &id, &["/x", "/y"]);
     }
     t.assert_nothing_left(&id);
 }
@@ -255,7 +274,7 @@ fn mount_destination_dotdot_stays_in_rootfs() {
         "a '..' mount destination escaped the rootfs: {entries:?}"
     );
     if out.success() {
-        t.call(&["delete", "--force", &id]).assert_ok();
+        confined_mounts_exist(&t, &id, &["/z"]);
     }
     t.assert_nothing_left(&id);
 }
@@ -414,4 +433,53 @@ fn rootfs_sysctl() {
     let f = t.run_checker();
     assert_eq!(f.sysctl("net.ipv4.ip_forward").as_deref(), Some("1"));
     assert_eq!(f.sysctl("kernel.msgmax").as_deref(), Some("12345"));
+}
+
+#[test]
+fn mount_rbind_recursive_readonly() {
+    let mut t = Test::new("mount_rbind_recursive_readonly");
+    let tree = t.host_dir("tree");
+    std::fs::create_dir(tree.join("sub")).unwrap();
+    let _sub = HostMount::tmpfs(&tree.join("sub"));
+    let src = tree.display().to_string();
+    spec::add_mount(&mut t.config, "/mnt/rro", "bind", &src, &["rbind", "rro"]);
+    spec::add_mount(&mut t.config, "/mnt/ro", "bind", &src, &["rbind", "ro"]);
+    t.checker(&["--access", "/mnt/rro/sub", "--access", "/mnt/ro/sub"]);
+    let f = t.run_checker();
+    assert!(f.mount_at("/mnt/rro/sub").expect("rro submount").has("ro"));
+    assert!(!f.writable("/mnt/rro/sub"), "rro reaches submounts");
+    assert!(f.mount_at("/mnt/ro").expect("ro top").has("ro"));
+    assert!(
+        f.writable("/mnt/ro/sub"),
+        "plain ro applies to the top mount only"
+    );
+}
+
+#[test]
+fn mount_bind_propagation_flags() {
+    let mut t = Test::new("mount_bind_propagation_flags");
+    let data = t.host_dir("data");
+    let src = data.display().to_string();
+    spec::add_mount(
+        &mut t.config,
+        "/mnt/shared",
+        "bind",
+        &src,
+        &["rbind", "rshared"],
+    );
+    spec::add_mount(
+        &mut t.config,
+        "/mnt/private",
+        "bind",
+        &src,
+        &["rbind", "rprivate"],
+    );
+    let f = t.run_checker();
+    let shared = f.mount_at("/mnt/shared").expect("shared bind");
+    assert!(shared.is_shared(), "rshared bind is not shared: {shared:?}");
+    let private = f.mount_at("/mnt/private").expect("private bind");
+    assert!(
+        private.optional.is_empty(),
+        "rprivate bind has propagation: {private:?}"
+    );
 }

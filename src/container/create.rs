@@ -167,10 +167,6 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), &opts.id)?;
-    // create() removes what it made when it fails; afterwards the cleanup guard owns it.
-    cgroup.create(super::device_rules::effective_resources(&linux).as_ref())?;
-    cleanup.cgroup = Some(cgroup.clone());
-
     let mut st = State {
         id: opts.id.clone(),
         pid: 0,
@@ -185,7 +181,13 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         created_ok: false,
         private_pid_ns: plan.new_pid,
     };
+    // Saved before the cgroups exist, so a create killed from here on can be cleaned up by
+    // `delete --force` (which then removes the container's own cgroup directories).
     st.save(root)?;
+    // create() removes what it made when it fails; afterwards the cleanup guard owns it.
+    cgroup.create(super::device_rules::effective_resources(&linux).as_ref())?;
+    cleanup.cgroup = Some(cgroup.clone());
+    st.cgroup = Some(cgroup.clone());
 
     let (parent_end, child_end) = sync::pair().map_err(|e| Error::Other(e.to_string()))?;
 
@@ -251,6 +253,25 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
             .send(&Msg::Go(pid))
             .map_err(|e| init_failure(e, pid))?;
     }
+    let pid = if plan.fork_for_pid {
+        // The clone forked the real init and exits; it reports the init's host pid.
+        let msg = parent_end.recv().map_err(|e| init_failure(e, pid))?;
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        match msg {
+            Msg::Pid(init) => {
+                cleanup.pid = Some(init);
+                init
+            }
+            Msg::Error(m) => return Err(Error::Other(m)),
+            other => {
+                return Err(Error::Other(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
+        }
+    } else {
+        pid
+    };
     st.pid = pid;
     st.pid_start = state::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
     st.save(root)?;

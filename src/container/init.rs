@@ -55,7 +55,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
-    set_title(ctx.id);
+    set_title(c"berth:[init]", &format!("berth init {}", ctx.id));
     if nix::unistd::getppid().as_raw() != parent_pid && !ctx.plan.new_pid {
         return Err(Error::Other("parent exited during create".into()));
     }
@@ -72,15 +72,23 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
             Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
             Err(e) => return Err(Error::Other(e.to_string())),
         }
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
-            .map_err(|e| Error::sys("become root in the user namespace (setresgid 0)", e))?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
-            .map_err(|e| Error::sys("become root in the user namespace (setresuid 0)", e))?;
+        become_namespace_root()?;
     }
     if let Some(cg) = ctx.cgroup {
         cg.join_self()?;
     }
     crate::namespaces::join_and_unshare(ctx.plan)?;
+    if ctx
+        .plan
+        .joins
+        .iter()
+        .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User)
+    {
+        become_namespace_root()?;
+    }
+    if ctx.plan.fork_for_pid {
+        become_pid_one(ctx)?;
+    }
     if ctx.plan.new_cgroup {
         // SAFETY: unshare of this single-threaded process's cgroup namespace.
         if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
@@ -143,30 +151,10 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         join_session_keyring(ctx.id)?;
     }
 
-    if let Some(rlimits) = process.rlimits() {
-        crate::process::set_rlimits(rlimits)?;
-    }
-    if let Some(score) = process.oom_score_adj() {
-        crate::process::set_oom_score_adj(score)?;
-    }
-    crate::process::check_lsm(process)?;
-    crate::process::set_scheduler(process.scheduler().as_ref())?;
-    crate::process::set_io_priority(process.io_priority().as_ref())?;
-    crate::process::set_identity(process.user())?;
-    enter_cwd(process.cwd())?;
-    crate::process::set_capabilities(process.capabilities().as_ref())?;
-    if process.no_new_privileges().unwrap_or(false) {
-        crate::process::set_no_new_privs()?;
-    }
-
     let mut env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
-    // Report a missing program at create, as runc does, not after start.
-    if let Some(prog) = args.first() {
-        let path = crate::process::env_value(&env, "PATH").unwrap_or(crate::process::DEFAULT_PATH);
-        crate::process::lookup_path(prog, path)?;
-    }
-    crate::process::prepare_fds(
+    finalize_process(
+        process,
         ctx.listen_fds + ctx.preserve_fds,
         &[ctx.fifo, ctx.sync.raw_fd()],
         &mut env,
@@ -199,11 +187,72 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     unsafe { libc::_exit(127) }
 }
 
+/// Takes uid/gid 0 of the user namespace just entered (its mappings decide who that is on
+/// the host), so files the init makes have a mapped owner.
+fn become_namespace_root() -> Result<()> {
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .map_err(|e| Error::sys("become root in the user namespace (setresgid 0)", e))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .map_err(|e| Error::sys("become root in the user namespace (setresuid 0)", e))
+}
+
+/// After unsharing a pid namespace (owned by a joined user namespace), fork once more: the
+/// child is pid 1 there and carries on as the init; this process reports its host pid to
+/// the parent and exits.
+fn become_pid_one(ctx: &InitContext<'_>) -> Result<()> {
+    // SAFETY: this process is single-threaded (a clone of single-threaded berth), so the
+    // child may run any code.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork into pid namespace", e))? {
+        nix::unistd::ForkResult::Child => Ok(()),
+        nix::unistd::ForkResult::Parent { child } => {
+            let code = match ctx.sync.send(&Msg::Pid(child.as_raw())) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            // SAFETY: leave without running inherited atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// The process attributes shared by the container's init and `exec`'d processes, in
+/// order: rlimits, oom_score_adj, LSM check, scheduling, uid/gid/groups, cwd (checked to be
+/// inside the root), capabilities, no_new_privs; then the program is looked up (a missing
+/// one is reported now, as runc does) and every fd but stdio, `preserve_fds` and `keep` closed.
+pub(super) fn finalize_process(
+    process: &oci_spec::runtime::Process,
+    preserve_fds: i32,
+    keep: &[RawFd],
+    env: &mut Vec<String>,
+) -> Result<()> {
+    if let Some(rlimits) = process.rlimits() {
+        crate::process::set_rlimits(rlimits)?;
+    }
+    if let Some(score) = process.oom_score_adj() {
+        crate::process::set_oom_score_adj(score)?;
+    }
+    crate::process::check_lsm(process)?;
+    crate::process::set_scheduler(process.scheduler().as_ref())?;
+    crate::process::set_io_priority(process.io_priority().as_ref())?;
+    crate::process::set_identity(process.user())?;
+    enter_cwd(process.cwd())?;
+    crate::process::set_capabilities(process.capabilities().as_ref())?;
+    if process.no_new_privileges().unwrap_or(false) {
+        crate::process::set_no_new_privs()?;
+    }
+    if let Some(prog) = process.args().as_ref().and_then(|a| a.first()) {
+        let path = crate::process::env_value(env, "PATH").unwrap_or(crate::process::DEFAULT_PATH);
+        crate::process::lookup_path(prog, path)?;
+    }
+    crate::process::prepare_fds(preserve_fds, keep, env)?;
+    Ok(())
+}
+
 /// Shows the waiting init as `berth init <id>` in ps and /proc/<pid>/cmdline (comm
 /// "berth:[init]"), instead of the `berth create …` command line it was cloned from.
-fn set_title(id: &str) {
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth:[init]".as_ptr(), 0, 0, 0) };
+pub(super) fn set_title(comm: &std::ffi::CStr, title: &str) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string (the kernel keeps 15 bytes).
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), 0, 0, 0) };
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return;
     };
@@ -221,7 +270,6 @@ fn set_title(id: &str) {
     if end <= start + 1 {
         return;
     }
-    let title = format!("berth init {id}");
     let len = end - start;
     // SAFETY: [arg_start, arg_end) is this process's own argument area, mapped writable
     // on its stack by the kernel at exec; we write only inside it and end with NULs.
@@ -235,7 +283,7 @@ fn set_title(id: &str) {
 
 /// Clears the signal mask and restores default dispositions (Rust ignores SIGPIPE, and
 /// ignored signals survive execve).
-fn reset_signals() {
+pub(super) fn reset_signals() {
     // SAFETY: sigprocmask/signal with valid arguments; no handlers are installed.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

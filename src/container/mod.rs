@@ -5,6 +5,7 @@ mod clone;
 pub mod create;
 mod device_rules;
 pub mod events;
+pub mod exec;
 mod init;
 mod pause;
 pub mod ps;

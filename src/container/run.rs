@@ -16,6 +16,12 @@ fn all_signals() -> libc::sigset_t {
     }
 }
 
+/// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
 /// Blocks every signal in the calling (single-threaded) process.
 pub fn block_signals() {
     let set = all_signals();

@@ -22,8 +22,18 @@ pub fn pivot_into(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
             .map_err(RootfsError::sys("move rootfs onto /", rootfs))?;
         chroot(".").map_err(RootfsError::sys("chroot", rootfs))?;
     } else {
-        // The old root ends up mounted on top of the new one, at ".": detach it from there.
+        // The old root ends up mounted on top of the new one. Our cwd after pivot_root is
+        // not guaranteed to be it, so step into it by fd before changing its propagation:
+        // made recursively slave there, the container's own mounts keep theirs (rshared).
+        let old_root = open(
+            "/",
+            OFlag::O_DIRECTORY | OFlag::O_PATH | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(RootfsError::sys("open old root", "/"))?;
         pivot_root(".", ".").map_err(RootfsError::sys("pivot_root into", rootfs))?;
+        fchdir(&old_root).map_err(RootfsError::sys("chdir into old root", "/"))?;
+        drop(old_root);
         // Unmounting must not reach the host's mounts through shared propagation.
         mount(
             None::<&str>,
