@@ -199,32 +199,39 @@ enum Command {
     },
     /// Print what berth supports, as runtime-spec features JSON.
     Features,
-    /// (not implemented yet) List processes in a container.
+    /// List the processes in a container: host pids (json) or the host's `ps` lines (table).
     Ps {
+        #[arg(short, long, default_value = "table", value_name = "table|json")]
+        format: String,
+        id: String,
+        /// Arguments for the host's ps (default -ef), after `--`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        ps_args: Vec<String>,
     },
     /// Run a new process in a running container: berth exec ID COMMAND [ARGS...]
     Exec(Box<ExecArgs>),
-    /// (not implemented yet) Freeze every process of a container.
-    Pause {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// (not implemented yet) Thaw a paused container.
-    Resume {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// (not implemented yet) Print container events and stats.
+    /// Freeze every process of a container (status "paused").
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Print the container's events as JSON lines: stats every interval, and OOM kills.
     Events {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events (Go duration: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s", value_parser = container::events::parse_duration)]
+        interval: std::time::Duration,
+        id: String,
     },
-    /// (not implemented yet) Change a container's resources.
+    /// Change a live container's resources (LinuxResources JSON and/or flags).
     Update {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// LinuxResources JSON file, or - for stdin; the flags below override it.
+        #[arg(short, long, value_name = "FILE|-")]
+        resources: Option<String>,
+        #[command(flatten)]
+        flags: Box<container::UpdateFlags>,
+        id: String,
     },
 }
 
@@ -420,7 +427,21 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&cli_spec::features())?);
             Ok(0)
         }
-        Command::Ps { .. } => bail!("ps: not implemented yet (issue #3)"),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
+            match format.as_str() {
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string(&container::ps::pids(&root, &id)?)?
+                ),
+                "table" => print!("{}", container::ps::table(&root, &id, &ps_args)?),
+                other => bail!("--format: expected table or json, got {other:?}"),
+            }
+            Ok(0)
+        }
         Command::Exec(a) => {
             let ExecArgs {
                 process,
@@ -476,9 +497,29 @@ fn run(cli: Cli) -> Result<i32> {
                 None => container::run::forward_and_wait(execed.pid)?,
             })
         }
-        Command::Pause { .. } => bail!("pause: not implemented yet (issue #3)"),
-        Command::Resume { .. } => bail!("resume: not implemented yet (issue #3)"),
-        Command::Events { .. } => bail!("events: not implemented yet (issue #3)"),
-        Command::Update { .. } => bail!("update: not implemented yet (issue #3)"),
+        Command::Pause { id } => {
+            container::pause(&root, &id)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            container::resume(&root, &id)?;
+            Ok(0)
+        }
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            container::events(&root, &id, stats, interval, &mut std::io::stdout())?;
+            Ok(0)
+        }
+        Command::Update {
+            resources,
+            flags,
+            id,
+        } => {
+            container::update(&root, &id, resources.as_deref(), &flags)?;
+            Ok(0)
+        }
     }
 }

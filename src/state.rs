@@ -179,13 +179,14 @@ impl State {
         if self.pid <= 0 || !process_alive(self.pid, self.pid_start) {
             return Status::Stopped;
         }
-        if self.dir(root).join(FIFO_FILE).exists() {
-            return Status::Created;
-        }
+        // A frozen cgroup is "paused" even before start, as runc reports it.
         if let Some(cg) = &self.cgroup {
             if cg.is_frozen().unwrap_or(false) {
                 return Status::Paused;
             }
+        }
+        if self.dir(root).join(FIFO_FILE).exists() {
+            return Status::Created;
         }
         Status::Running
     }

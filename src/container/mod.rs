@@ -1,13 +1,21 @@
 //! The container lifecycle: create (with its init), start, kill, delete, state, list, run.
 
+mod cgroup_teardown;
 mod clone;
 pub mod create;
 mod device_rules;
+pub mod events;
 pub mod exec;
 mod init;
+mod pause;
+pub mod ps;
 pub mod run;
+pub mod update;
 
 pub use create::{create, CreateOptions, Created};
+pub use events::events;
+pub use pause::{pause, resume};
+pub use update::{update, UpdateFlags};
 
 use crate::error::{Error, Result};
 use crate::hooks::{self, Kind};
@@ -207,7 +215,7 @@ fn kill_and_wait(st: &State) -> Result<()> {
 /// Removes what create made and runs poststop hooks (failures are warnings).
 fn destroy(root: &Root, st: &State) -> Result<()> {
     if let Some(cg) = &st.cgroup {
-        cg.destroy()?;
+        cgroup_teardown::empty_and_remove(cg, &st.id)?;
     }
     let list = hooks::list(st.hooks.as_ref(), Kind::Poststop);
     if !list.is_empty() {
