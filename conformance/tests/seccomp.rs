@@ -139,7 +139,11 @@ fn seccomp_flags_are_accepted_and_unknown_ones_refused() {
     t.write_config(&other);
     let out = t.create_raw(&other, &[]);
     out.assert_failed();
-    assert!(out.stderr.contains("SECCOMP_FILTER_FLAG_NOPE"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("SECCOMP_FILTER_FLAG_NOPE"),
+        "{}",
+        out.describe()
+    );
     t.assert_nothing_left(&other);
 }
 
