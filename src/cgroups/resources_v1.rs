@@ -138,7 +138,8 @@ fn cpu(mgr: &CgroupManager, c: &LinuxCpu) -> Result<(), CgroupError> {
         if let Some(shares) = c.shares().filter(|s| *s > 0) {
             fsio::write(dir, "cpu.shares", &shares.to_string())?;
         }
-        let quota = c.quota().map(convert::v1_limit);
+        // 0 means "not set", as runc reads it (dockerd sends quota 0 for no CPU limit).
+        let quota = c.quota().filter(|q| *q != 0).map(convert::v1_limit);
         if let Some(period) = c.period().filter(|p| *p > 0) {
             // A period shorter than the current quota allows can be refused until the
             // quota changes: retry after writing the quota.
@@ -299,6 +300,14 @@ mod tests {
 
     fn resources(json: &str) -> LinuxResources {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn zero_quota_and_period_mean_unset() {
+        let cg = TestCgroup::new();
+        let r = resources(r#"{"cpu": {"quota": 0, "period": 0, "shares": 0}}"#);
+        cg.mgr.create(Some(&r)).unwrap();
+        assert_eq!(read(&cg.mgr, "cpu", "cpu.cfs_quota_us"), "-1");
     }
 
     #[test]

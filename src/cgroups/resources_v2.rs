@@ -130,7 +130,8 @@ fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
                 Some(q) => q.parse().ok(),
             }
         }
-        (q, _) => q,
+        // 0 means "not set", as runc reads it.
+        (q, _) => q.filter(|q| *q != 0),
     };
     if let Some(line) = convert::cpu_max(quota, c.period()) {
         fsio::write(dir, "cpu.max", &line)?;
