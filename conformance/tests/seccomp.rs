@@ -119,6 +119,9 @@ fn seccomp_kill_action_kills_with_sigsys() {
 
 #[test]
 fn seccomp_flags_are_accepted_and_unknown_ones_refused() {
+    berth_conformance::known_runc_gap!(
+        "runc 1.1.5: \"seccomp flags are not yet supported by runc\""
+    );
     let mut t = Test::new("seccomp_flags_are_accepted_and_unknown_ones_refused");
     t.config["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
@@ -226,6 +229,112 @@ fn seccomp_default_profile_from_berth_spec_blocks_namespace_creation() {
         out.contains("alive") && !out.contains("unshare=0"),
         "{out:?}"
     );
+    t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+}
+
+/// Receives one message and the fd attached to it (SCM_RIGHTS) from a connected socket.
+fn recv_with_fd(sock: i32) -> (Vec<u8>, i32) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut cmsg = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; we point it at buffers that outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cmsg);
+    // SAFETY: recvmsg on a socket we own with the buffers above.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, 0) };
+    assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
+    buf.truncate(n as usize);
+    // SAFETY: the kernel filled the control buffer; CMSG_FIRSTHDR/DATA walk it.
+    let fd = unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!c.is_null(), "no fd attached");
+        std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32)
+    };
+    (buf, fd)
+}
+
+#[test]
+fn seccomp_notify_listener_answers_the_syscall() {
+    use std::os::unix::io::AsRawFd;
+    let mut t = Test::new("seccomp_notify_listener_answers_the_syscall");
+    let sock = t.dir().join("agent.sock");
+    let agent = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    t.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "conformance-agent",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    t.config["root"]["readonly"] = json!(false);
+    t.args(&["sh", "-c", "mkdir /tmp/notified; echo mkdir=$?"]);
+    let id = t.id.clone();
+    // The agent answers every notification with EADDRNOTAVAIL (99), for a bounded time.
+    let handle = std::thread::spawn(move || {
+        let (conn, _) = agent.accept().unwrap();
+        let (state, listener) = recv_with_fd(conn.as_raw_fd());
+        let mut answered = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let mut pfd = libc::pollfd {
+                fd: listener,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one pollfd we own.
+            if unsafe { libc::poll(&mut pfd, 1, 200) } <= 0 {
+                if answered > 0 {
+                    break;
+                }
+                continue;
+            }
+            if pfd.revents & libc::POLLHUP != 0 {
+                break;
+            }
+            // SAFETY: seccomp_notif is plain data; zeroed is the required input state.
+            let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+            // SAFETY: NOTIF_RECV fills `req` from the listener fd.
+            if unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
+                break;
+            }
+            let mut resp = libc::seccomp_notif_resp {
+                id: req.id,
+                val: 0,
+                error: -99,
+                flags: 0,
+            };
+            // SAFETY: NOTIF_SEND reads `resp`.
+            unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+            answered += 1;
+        }
+        // SAFETY: closing the listener fd we received.
+        unsafe { libc::close(listener) };
+        (String::from_utf8_lossy(&state).into_owned(), answered)
+    });
+    t.create();
+    t.start(&id).assert_ok();
+    t.wait_stopped(&id);
+    let (state, answered) = handle.join().unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["metadata"], "conformance-agent");
+    assert_eq!(state["state"]["id"], json!(id));
+    assert!(answered >= 1);
+    assert!(t.output(&id).contains("mkdir=1"), "{}", t.output(&id));
+    assert!(
+        // EADDRNOTAVAIL, in glibc's or busybox's words.
+        t.errors(&id).contains("Address not available")
+            || t.errors(&id).contains("Cannot assign requested address"),
+        "{}",
+        t.errors(&id)
+    );
+    assert!(!t.bundle.join("rootfs/tmp/notified").exists());
     t.delete(&id).assert_ok();
     t.assert_nothing_left(&id);
 }
