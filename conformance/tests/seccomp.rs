@@ -338,3 +338,45 @@ fn seccomp_notify_listener_answers_the_syscall() {
     t.delete(&id).assert_ok();
     t.assert_nothing_left(&id);
 }
+
+#[test]
+fn seccomp_default_errno_ret_is_the_default_actions_errno() {
+    berth_conformance::berth_only!("profile from spec --default-seccomp");
+    let mut t = Test::new("seccomp_default_errno_ret_is_the_default_actions_errno");
+    let dir = t.dir().join("specdir");
+    std::fs::create_dir_all(&dir).unwrap();
+    t.call(&[
+        "spec",
+        "--default-seccomp",
+        "--bundle",
+        dir.to_str().unwrap(),
+    ])
+    .assert_ok();
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    // Docker's allow-list minus mkdir/mkdirat; everything else gets the default action.
+    let mut profile = spec["linux"]["seccomp"].clone();
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
+    profile["defaultErrnoRet"] = json!(95);
+    for rule in profile["syscalls"].as_array_mut().unwrap() {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != "mkdir" && n != "mkdirat");
+        }
+    }
+    profile["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["names"].as_array().is_none_or(|n| !n.is_empty()));
+    t.config["linux"]["seccomp"] = profile;
+    t.config["root"]["readonly"] = json!(false);
+    t.args(&["sh", "-c", "mkdir /tmp/x; echo mkdir=$?"]);
+    let id = t.id.clone();
+    t.create();
+    t.start(&id).assert_ok();
+    t.wait_stopped(&id);
+    assert!(t.output(&id).contains("mkdir=1"), "{}", t.output(&id));
+    // 95 is EOPNOTSUPP.
+    assert!(t.errors(&id).contains("not supported"), "{}", t.errors(&id));
+    t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+}
