@@ -201,10 +201,8 @@ fn seccomp_notify_for_write_is_refused() {
     t.assert_nothing_left(&id);
 }
 
-#[test]
-fn seccomp_default_profile_from_berth_spec_blocks_namespace_creation() {
-    berth_conformance::berth_only!("spec --default-seccomp");
-    let mut t = Test::new("seccomp_default_profile_from_berth_spec_blocks_namespace_creation");
+/// The default profile as `berth spec --default-seccomp` writes it.
+fn berth_default_profile(t: &Test) -> serde_json::Value {
     let dir = t.dir().join("specdir");
     std::fs::create_dir_all(&dir).unwrap();
     t.call(&[
@@ -216,7 +214,14 @@ fn seccomp_default_profile_from_berth_spec_blocks_namespace_creation() {
     .assert_ok();
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    t.config["linux"]["seccomp"] = spec["linux"]["seccomp"].clone();
+    spec["linux"]["seccomp"].clone()
+}
+
+#[test]
+fn seccomp_default_profile_from_berth_spec_blocks_namespace_creation() {
+    berth_conformance::berth_only!("spec --default-seccomp");
+    let mut t = Test::new("seccomp_default_profile_from_berth_spec_blocks_namespace_creation");
+    t.config["linux"]["seccomp"] = berth_default_profile(&t);
     // Even with CAP_SYS_ADMIN in the bounding set only, unshare(CLONE_NEWUSER) is refused by
     // Docker's profile without CAP_SYS_ADMIN; a plain command still works.
     t.args(&["sh", "-c", "unshare -U true; echo unshare=$?; echo alive"]);
@@ -343,19 +348,8 @@ fn seccomp_notify_listener_answers_the_syscall() {
 fn seccomp_default_errno_ret_is_the_default_actions_errno() {
     berth_conformance::berth_only!("profile from spec --default-seccomp");
     let mut t = Test::new("seccomp_default_errno_ret_is_the_default_actions_errno");
-    let dir = t.dir().join("specdir");
-    std::fs::create_dir_all(&dir).unwrap();
-    t.call(&[
-        "spec",
-        "--default-seccomp",
-        "--bundle",
-        dir.to_str().unwrap(),
-    ])
-    .assert_ok();
-    let spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     // Docker's allow-list minus mkdir/mkdirat; everything else gets the default action.
-    let mut profile = spec["linux"]["seccomp"].clone();
+    let mut profile = berth_default_profile(&t);
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
     profile["defaultErrnoRet"] = json!(95);
     for rule in profile["syscalls"].as_array_mut().unwrap() {
