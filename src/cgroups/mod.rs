@@ -238,6 +238,12 @@ impl CgroupManager {
                 enable_subtree_controllers(&parent);
             }
             match std::fs::create_dir(&current) {
+                // "/berth" is the parent every default and relative cgroupsPath shares: it
+                // is made once and kept, sparing each container lifecycle a mkdir and an
+                // rmdir per hierarchy (and racing deletes no EBUSY).
+                Ok(())
+                    if parent == h.mount_point
+                        && Path::new("/").join(part) == Path::new(cgpath::DEFAULT_PARENT) => {}
                 Ok(()) => made.push(current.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(source) => {

@@ -251,3 +251,20 @@ fn an_existing_cgroup_is_joined_but_not_removed() {
     again.destroy().unwrap();
     assert!(cg.mgr.dirs.iter().all(|d| d.is_dir()));
 }
+
+#[test]
+fn the_shared_berth_parent_is_made_once_and_kept() {
+    let id = format!("unit-shared-{}", std::process::id());
+    let mgr = CgroupManager::new(None, &id).unwrap();
+    mgr.create(None).unwrap();
+    // Only the leaves are recorded: "/berth" is shared by every default path.
+    assert_eq!(mgr.created.get(), Some(mgr.dirs.clone()));
+    mgr.destroy().unwrap();
+    for h in &mgr.hierarchies {
+        assert!(!h.dir.exists(), "{} left", h.dir.display());
+        assert!(
+            h.mount_point.join("berth").is_dir(),
+            "shared parent removed"
+        );
+    }
+}
