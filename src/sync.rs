@@ -95,6 +95,20 @@ impl Channel {
         self.fd.as_raw_fd()
     }
 
+    /// Whether the other end has been closed everywhere (its process died or closed it),
+    /// without waiting.
+    pub fn peer_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => fds[0]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+            Err(_) => false,
+        }
+    }
+
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
         let (tag, payload): (u8, &[u8]) = match msg {
             Msg::Go(_) => (1, &[]),
@@ -228,7 +242,9 @@ mod tests {
     #[test]
     fn closed_peer_is_peer_gone() {
         let (a, b) = pair().unwrap();
+        assert!(!b.peer_gone());
         drop(a);
+        assert!(b.peer_gone());
         assert!(matches!(b.recv(), Err(SyncError::PeerGone)));
         assert!(matches!(b.send(&Msg::Ready), Err(SyncError::PeerGone)));
     }

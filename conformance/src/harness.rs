@@ -152,7 +152,8 @@ impl Test {
         self.dir().join("io").join(format!("{safe}.{ext}"))
     }
 
-    fn register(&self, id: &str) {
+    /// Records `id` as one of this test's containers, to be force-deleted and checked at the end.
+    pub fn register(&self, id: &str) {
         let mut ids = self.ids.lock().expect("ids lock");
         if !ids.iter().any(|i| i == id) {
             ids.push(id.to_string());

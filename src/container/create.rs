@@ -145,6 +145,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let linux = spec.linux().clone().unwrap_or_default();
 
     let dir = root.reserve(&opts.id)?;
+    crate::fault::point("reserved");
     let mut cleanup = Cleanup {
         root,
         dir: Some(dir.clone()),
@@ -184,8 +185,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     // Saved before the cgroups exist, so a create killed from here on can be cleaned up by
     // `delete --force` (which then removes the container's own cgroup directories).
     st.save(root)?;
+    crate::fault::point("state-saved");
     // create() removes what it made when it fails; afterwards the cleanup guard owns it.
     cgroup.create(super::device_rules::effective_resources(&linux).as_ref())?;
+    crate::fault::point("cgroup-created");
     cleanup.cgroup = Some(cgroup.clone());
     st.cgroup = Some(cgroup.clone());
 
@@ -227,6 +230,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         bundle: &bundle,
         plan: &plan,
         sync: &child_end,
+        parent_sync: parent_end.raw_fd(),
         fifo: fifo.as_raw_fd(),
         console: console.as_ref().map(|c| c.as_raw_fd()),
         cgroup: if parent_joins_cgroup || into_cgroup.is_some() {
@@ -247,6 +251,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let pid = clone_process(flags, into_cgroup.as_ref().map(|f| f.as_raw_fd()), || {
         init::run(&ctx, parent_pid)
     })?;
+    crate::fault::point("cloned");
     cleanup.pid = Some(pid);
     drop(child_end);
     drop(fifo);
@@ -281,6 +286,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     st.pid = pid;
     st.pid_start = state::proc_stat(pid).map(|(s, _)| s).unwrap_or(0);
     st.save(root)?;
+    crate::fault::point("pid-saved");
 
     loop {
         match parent_end.recv().map_err(|e| init_failure(e, pid))? {
@@ -314,6 +320,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
             }
         }
     }
+    crate::fault::point("ready-received");
 
     st.created_ok = true;
     st.save(root)?;

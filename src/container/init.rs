@@ -20,6 +20,9 @@ pub struct InitContext<'a> {
     pub bundle: &'a Path,
     pub plan: &'a Plan,
     pub sync: &'a Channel,
+    /// The parent's end of `sync`, which the clone copied: the init closes its copy so
+    /// that the parent's death reads as end-of-file.
+    pub parent_sync: RawFd,
     /// exec.fifo, open read-write: the start channel.
     pub fifo: RawFd,
     /// Connected --console-socket, when the process has a terminal.
@@ -57,6 +60,13 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
+    // SAFETY: closing this process's copy of the parent's end; the parent keeps its own.
+    unsafe { libc::close(ctx.parent_sync) };
+    // A parent killed before PDEATHSIG was set never signals us (and in a new pid namespace
+    // getppid() cannot tell): its end of the channel is closed then, so stop here.
+    if ctx.sync.peer_gone() {
+        return Err(Error::Other("parent exited during create".into()));
+    }
     set_title(c"berth:[init]", &format!("berth init {}", ctx.id));
     if nix::unistd::getppid().as_raw() != parent_pid && !ctx.plan.new_pid {
         return Err(Error::Other("parent exited during create".into()));
@@ -79,6 +89,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     if let Some(cg) = ctx.cgroup {
         cg.join_self()?;
     }
+    crate::fault::point("init-cgroup-joined");
     crate::namespaces::join_and_unshare(ctx.plan)?;
     if ctx
         .plan
@@ -126,6 +137,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         bundle: ctx.bundle.to_path_buf(),
     };
     crate::rootfs::prepare(ctx.spec, ctx.rootfs, &opts)?;
+    crate::fault::point("init-mounted");
 
     let mut state_doc = String::new();
     if ctx.wants_hooks {
@@ -143,6 +155,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     }
 
     crate::rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
+    crate::fault::point("init-pivoted");
     if let Some(sock) = ctx.console {
         crate::console::setup_pty(sock)?;
         // SAFETY: closing the console socket fd we own; nothing else uses it.
@@ -173,6 +186,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         crate::process::set_env(&mut env, "LISTEN_FDS", &ctx.listen_fds.to_string());
         crate::process::set_env(&mut env, "LISTEN_PID", "1");
     }
+    crate::fault::point("init-before-ready");
     // The parent exits as soon as it reads Ready: stop dying with it first. Should it die
     // before reading, the send below fails and this init exits.
     // SAFETY: prctl with integer arguments only.
