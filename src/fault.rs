@@ -1,4 +1,5 @@
-//! Fault points for the fault-injection tests (conformance/tests/faults.rs).
+//! Phase points of the process model: each is a `--trace` timing mark ([`crate::trace`])
+//! and a fault point for the fault-injection tests (conformance/tests/faults.rs).
 //!
 //! `point("name")` marks a phase of `create`. Built with the `fault-injection` feature,
 //! the process that reaches the point named by the environment variable `BERTH_FAULT`
@@ -12,6 +13,7 @@ pub const ENV: &str = "BERTH_FAULT";
 /// Dies here (SIGKILL) when `BERTH_FAULT` names this point.
 #[cfg(feature = "fault-injection")]
 pub fn point(name: &str) {
+    crate::trace::mark(name);
     if std::env::var_os(ENV).is_some_and(|v| v == name) {
         die();
     }
@@ -20,7 +22,9 @@ pub fn point(name: &str) {
 /// Fault points cost nothing without the `fault-injection` feature.
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-pub fn point(_name: &str) {}
+pub fn point(name: &str) {
+    crate::trace::mark(name);
+}
 
 #[cfg(feature = "fault-injection")]
 fn die() -> ! {

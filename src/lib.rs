@@ -17,6 +17,7 @@ pub mod process;
 pub mod rootfs;
 pub mod state;
 pub mod sync;
+pub mod trace;
 
 pub use error::{Error, Result};
 

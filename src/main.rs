@@ -42,6 +42,9 @@ struct Cli {
     /// Ignored; accepted for runc compatibility.
     #[arg(long, global = true, hide = true)]
     criu: Option<String>,
+    /// Print a timing line per phase of create/start/exec to stderr (also BERTH_TRACE=1).
+    #[arg(long, global = true)]
+    trace: bool,
     /// Print the version and the runtime-spec version.
     #[arg(short = 'v', long)]
     version: bool,
@@ -235,6 +238,29 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The verb, as `--trace` lines name it.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Create { .. } => "create",
+            Command::Start { .. } => "start",
+            Command::Run { .. } => "run",
+            Command::State { .. } => "state",
+            Command::Kill { .. } => "kill",
+            Command::Delete { .. } => "delete",
+            Command::List { .. } => "list",
+            Command::Spec { .. } => "spec",
+            Command::Features => "features",
+            Command::Ps { .. } => "ps",
+            Command::Exec(_) => "exec",
+            Command::Pause { .. } => "pause",
+            Command::Resume { .. } => "resume",
+            Command::Events { .. } => "events",
+            Command::Update { .. } => "update",
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     if cli.version {
@@ -303,6 +329,9 @@ fn run(cli: Cli) -> Result<i32> {
     let Some(command) = cli.command else {
         bail!("no command given; see `berth --help`");
     };
+    if cli.trace || std::env::var_os("BERTH_TRACE").is_some_and(|v| v == "1") {
+        berth::trace::enable(command.name());
+    }
     match command {
         Command::Create {
             bundle,

@@ -173,3 +173,31 @@ fn cli_global_debug_and_rootless_flags_accepted() {
     ]);
     assert_eq!(t2.run_checker().pid(), 1);
 }
+
+#[test]
+fn cli_trace_prints_each_phase_of_create_and_start() {
+    berth_only!("--trace");
+    let mut t = Test::new("cli_trace_prints_each_phase_of_create_and_start");
+    t.checker(&[]);
+    let id = t.id.clone();
+    let out = t.create_id(&id, &["--trace"]);
+    out.assert_ok();
+    for phase in [
+        "[create] parsed",
+        "[create] cloned",
+        "[init] init-mounted",
+        "[create] ready-received",
+    ] {
+        assert!(
+            out.stderr.contains(phase),
+            "no {phase:?} line: {}",
+            out.stderr
+        );
+    }
+    let out = t.call(&["--trace", "start", &id]);
+    out.assert_ok();
+    assert!(out.stderr.contains("[start] started"), "{}", out.stderr);
+    t.wait_stopped(&id);
+    t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+}

@@ -128,6 +128,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         ));
     }
     let plan = namespaces::plan(&spec)?;
+    crate::fault::point("parsed");
     if root.container_dir(&opts.id).exists() {
         return Err(Error::AlreadyExists(opts.id.clone()));
     }
@@ -196,6 +197,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         Some(profile) => Some(compile_seccomp(root, profile)?),
         None => None,
     };
+    if seccomp.is_some() {
+        crate::fault::point("seccomp-ready");
+    }
 
     let (parent_end, child_end) = sync::pair().map_err(|e| Error::Other(e.to_string()))?;
 

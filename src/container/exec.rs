@@ -264,6 +264,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
     })?;
     drop(child_end);
     drop(console);
+    crate::fault::point("exec-cloned");
     let reap = || {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -355,6 +356,7 @@ fn child_setup(ctx: &ExecContext<'_>, parent_pid: i32) -> Result<Error> {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
     set_title(c"berth:[exec]", &format!("berth exec {}", ctx.id));
+    crate::trace::speaker("exec-child");
     if nix::unistd::getppid().as_raw() != parent_pid && ctx.ns_flags == 0 {
         return Err(Error::Other("berth exec exited".into()));
     }
@@ -399,6 +401,7 @@ fn child_setup(ctx: &ExecContext<'_>, parent_pid: i32) -> Result<Error> {
         .send(&Msg::Ready)
         .map_err(|e| Error::Other(e.to_string()))?;
     let args = ctx.process.args().clone().unwrap_or_default();
+    crate::fault::point("exec-execve");
     Ok(Error::Other(crate::process::exec(&args, &env).to_string()))
 }
 

@@ -55,6 +55,8 @@ pub fn run(ctx: &InitContext<'_>, parent_pid: i32) -> i32 {
 enum Never {}
 
 fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
+    crate::trace::speaker("init");
+    crate::fault::point("init-started");
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -91,6 +93,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     }
     crate::fault::point("init-cgroup-joined");
     crate::namespaces::join_and_unshare(ctx.plan)?;
+    crate::fault::point("init-namespaces");
     if ctx
         .plan
         .joins
@@ -203,6 +206,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         let list = hooks::list(ctx.spec.hooks().as_ref(), Kind::StartContainer);
         hooks::run_all(&list, Kind::StartContainer, &state_doc, &mut |_| {})?;
     }
+    crate::fault::point("init-exec");
     let err = crate::process::exec(&args, &env);
     // The parent is gone: the only witness is the container's stderr.
     eprintln!("berth: {err}");

@@ -41,6 +41,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     let fifo = st.dir(root).join(state::FIFO_FILE);
     release_and_wait_for_exec(&fifo, id)?;
+    crate::fault::point("started");
     let list = hooks::list(st.hooks.as_ref(), Kind::Poststart);
     if !list.is_empty() {
         let doc = serde_json::to_string(&st.oci_state(Status::Running))
