@@ -169,8 +169,9 @@ fn racing_container(t: &mut Test) -> String {
     id
 }
 
-/// The executables the attacker could open through /proc/<pid>/exe.
-fn opened_exes(race: &Value) -> Vec<((u64, u64), String, String)> {
+/// The executables the attacker could open through /proc/<pid>/exe: identity, link target,
+/// the comm of the process, and whether it sits on a read-only mount.
+fn opened_exes(race: &Value) -> Vec<((u64, u64), String, String, bool)> {
     race["exes"]
         .as_array()
         .expect("exes")
@@ -180,6 +181,7 @@ fn opened_exes(race: &Value) -> Vec<((u64, u64), String, String)> {
                 (e["dev"].as_u64().unwrap(), e["ino"].as_u64().unwrap()),
                 e["target"].as_str().unwrap_or("").to_string(),
                 e["comm"].as_str().unwrap_or("").to_string(),
+                e["read_only"].as_bool().unwrap_or(false),
             )
         })
         .collect()
@@ -196,10 +198,17 @@ fn cve_2019_5736_waiting_init_exe_not_openable_from_exec() {
                   readlink /proc/1/exe 2>/dev/null && echo LINK; true";
     let out = t.call(&["exec", &id, "sh", "-c", script]);
     out.assert_ok();
-    for word in ["OPENED", "WRITABLE"] {
+    assert!(
+        !out.stdout.contains("WRITABLE"),
+        "a container process opened the waiting init's executable for writing: {}",
+        out.stdout
+    );
+    // runc 1.1's init runs from a read-only bind of its binary, which may be opened; berth's
+    // init runs the berth binary itself, so not even a read open may succeed.
+    if berth_conformance::is_berth() {
         assert!(
-            !out.stdout.contains(word),
-            "a container process got the waiting init's executable ({word}): {}",
+            !out.stdout.contains("OPENED"),
+            "a container process got the waiting init's executable: {}",
             out.stdout
         );
     }
@@ -229,11 +238,12 @@ fn cve_2019_5736_exec_child_exe_not_openable_before_exec() {
         "the attacker never saw an exec'd process before its execve: the test proved nothing"
     );
     let runtime_ids = [identity(&runtime), identity(locate::runtime())];
-    for (ident, target, comm) in opened_exes(&race) {
+    for (ident, target, comm, ro) in opened_exes(&race) {
         // (A process caught inside execve may still carry the runtime's comm while its exe
         // is already the new program: only the binary's identity counts.)
+        // runc 1.1 runs itself from a read-only bind of its binary: reachable, not writable.
         assert!(
-            !runtime_ids.contains(&ident),
+            ro || !runtime_ids.contains(&ident),
             "the container opened the runtime binary {target} through /proc/<pid>/exe of {comm}"
         );
     }
@@ -283,9 +293,9 @@ fn cve_2019_5736_shebang_proc_self_exe_cannot_reach_runtime_binary() {
     let race = race_against_exec(&t, &id, &runtime, &["/bin/evil"]);
     eprintln!("race: {race}");
     let runtime_ids = [identity(&runtime), identity(locate::runtime())];
-    for (ident, target, comm) in opened_exes(&race) {
+    for (ident, target, comm, ro) in opened_exes(&race) {
         assert!(
-            !runtime_ids.contains(&ident),
+            ro || !runtime_ids.contains(&ident),
             "the container opened the runtime binary ({target}, exe of {comm}): it could \
              overwrite it once the runtime exits"
         );
@@ -300,6 +310,9 @@ fn cve_2019_5736_shebang_proc_self_exe_cannot_reach_runtime_binary() {
 
 #[test]
 fn cve_2016_9962_exec_child_not_traceable_nor_readable_before_exec() {
+    berth_conformance::known_runc_gap!(
+        "runc 1.1.5's runc:[2:INIT] is dumpable in its Go part before execve: PTRACE_SEIZE works"
+    );
     let mut t = Test::new("cve_2016_9962_exec_child");
     let id = racing_container(&mut t);
     let race = race_against_exec(&t, &id, locate::runtime(), &["/bin/true"]);
@@ -472,6 +485,7 @@ fn cve_2019_16884_bogus_proc_mounts_refused() {
     spec::add_mount(&mut t.config, "/proc", "bind", &fake_s, &["rbind"]);
     assert_create_refused(&t, &t.other_id("bind"), "a plain directory bound on /proc");
     // A tmpfs over /proc/self or /proc/sys (after the real /proc).
+    berth_conformance::known_runc_gap!("runc 1.1.5 checks only binds under /proc");
     for (i, dest) in ["/proc/self", "/proc/sys"].iter().enumerate() {
         t.config = base.clone();
         spec::add_mount(&mut t.config, dest, "tmpfs", "tmpfs", &["size=64k"]);
@@ -685,7 +699,7 @@ fn cve_2023_25809_cgroupfs_read_only_without_cgroup_namespace() {
     let cg: Vec<_> = f
         .mounts()
         .into_iter()
-        .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup"))
+        .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup") && m.fstype.starts_with("cgroup"))
         .collect();
     assert!(!cg.is_empty(), "no cgroup file system in the container");
     for m in &cg {
@@ -697,7 +711,9 @@ fn cve_2023_25809_cgroupfs_read_only_without_cgroup_namespace() {
     }
     let script = "for f in /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/cgroup.procs \
                   /sys/fs/cgroup/*/tasks; do [ -e \"$f\" ] && (echo 0 > \"$f\") 2>/dev/null \
-                  && echo \"WROTE $f\"; done; mkdir /sys/fs/cgroup/x 2>/dev/null && echo MKDIR; true";
+                  && echo \"WROTE $f\"; done; for d in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do \
+                  [ -e \"$d/cgroup.procs\" ] && mkdir \"$d/x\" 2>/dev/null && echo \"MKDIR $d\"; \
+                  done; true";
     let out = t.call(&["exec", &id, "sh", "-c", script]);
     out.assert_ok();
     assert!(
@@ -714,6 +730,9 @@ fn cve_2023_25809_cgroupfs_read_only_without_cgroup_namespace() {
 
 #[test]
 fn rootfs_dev_symlink_to_outside_refused() {
+    berth_conformance::known_runc_gap!(
+        "runc 1.1.5 follows a /dev symlink to the host and makes its /dev links there"
+    );
     let t = Test::new("cve_dev_symlink");
     let outside = t.host_dir("outside");
     let dev = t.bundle.join("rootfs/dev");
@@ -726,9 +745,6 @@ fn rootfs_dev_symlink_to_outside_refused() {
     assert!(host::mounts_under(&outside).is_empty());
     if out.success() {
         t.delete_force(&id);
-        berth_conformance::known_runc_gap!(
-            "runc 1.1.5 resolves the /dev symlink inside the rootfs and mounts there"
-        );
         panic!("a rootfs whose /dev is a symlink was accepted");
     }
     t.assert_nothing_left(&id);

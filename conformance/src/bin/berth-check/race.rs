@@ -20,8 +20,9 @@ struct Findings {
     runtime_seen: u64,
     /// Attempts on those refused by the kernel (EACCES/EPERM).
     runtime_denied: u64,
-    /// (dev, ino, link target, comm) of every executable opened through /proc/<pid>/exe.
-    exes: BTreeSet<(u64, u64, String, String)>,
+    /// (dev, ino, link target, comm, on a read-only mount) of every executable opened
+    /// through /proc/<pid>/exe.
+    exes: BTreeSet<(u64, u64, String, String, bool)>,
     /// What was read from runtime processes: "environ <comm>", "fd <comm> -> target", "ptrace".
     leaks: BTreeSet<String>,
 }
@@ -30,6 +31,15 @@ fn comm_of(pid: &str) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|c| c.trim_end().to_string())
+}
+
+/// Whether the file sits on a read-only mount (then it cannot be reopened for writing).
+fn read_only_mount(file: &std::fs::File) -> bool {
+    // SAFETY: fstatvfs fills the zeroed struct we own from a valid fd.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::fstatvfs(file.as_raw_fd(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    }
 }
 
 fn denied(e: &std::io::Error) -> bool {
@@ -63,8 +73,9 @@ fn probe(pid: &str, f: &mut Findings) {
                 let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
+                let ro = read_only_mount(&file);
                 f.exes
-                    .insert((meta.dev(), meta.ino(), target, comm.clone()));
+                    .insert((meta.dev(), meta.ino(), target, comm.clone(), ro));
             }
         }
         Err(e) if runtime && denied(&e) => f.runtime_denied += 1,
@@ -127,12 +138,13 @@ pub fn race(secs: u64) -> Json {
     let exes = f
         .exes
         .into_iter()
-        .map(|(dev, ino, target, comm)| {
+        .map(|(dev, ino, target, comm, ro)| {
             Json::Obj(vec![
                 ("dev".into(), Json::Int(dev.into())),
                 ("ino".into(), Json::Int(ino.into())),
                 ("target".into(), s(target)),
                 ("comm".into(), s(comm)),
+                ("read_only".into(), Json::Bool(ro)),
             ])
         })
         .collect();
