@@ -7,7 +7,7 @@ use nix::sys::socket::{
     connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Connects to the console socket (in the parent, where the path resolves on the host).
@@ -27,26 +27,40 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
 }
 
 /// Bind-mounts the pty slave onto /dev/console, as runc does, so programs that open the
-/// console reach the container's terminal.
-fn bind_console(slave: &str) -> Result<()> {
-    use nix::mount::{mount, MsFlags};
+/// console reach the container's terminal. The bind is made from the slave fd itself and
+/// onto an fd of /dev/console opened without following symlinks (CVE-2025-52565): neither a
+/// swapped /dev/pts/N nor a /dev/console symlink can redirect it.
+fn bind_console(slave: &OwnedFd) -> Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::{fstat, Mode, SFlag};
     let console = "/dev/console";
-    if std::fs::symlink_metadata(console).is_err() {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(console)
-            .map_err(|e| Error::io(console, e))?;
+    let open = |flags: OFlag| {
+        nix::fcntl::open(
+            console,
+            flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+    };
+    let target = match open(OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(nix::Error::ENOENT) => {
+            drop(
+                open(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY)
+                    .map_err(|e| Error::sys(format!("create {console}"), e))?,
+            );
+            open(OFlag::O_PATH).map_err(|e| Error::sys(format!("open {console}"), e))?
+        }
+        Err(e) => return Err(Error::sys(format!("open {console}"), e)),
+    };
+    let st = fstat(&target).map_err(|e| Error::sys(format!("stat {console}"), e))?;
+    let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        return Err(Error::Other(format!(
+            "{console} in the container is not a file or a device (a symlink?); refusing to bind the console onto it"
+        )));
     }
-    mount(
-        Some(slave),
-        console,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| Error::sys(format!("bind {slave} onto {console}"), e))
+    crate::rootfs::sys::bind_fd(slave.as_fd(), target.as_fd())
+        .map_err(|e| Error::sys(format!("bind the pty onto {console}"), e))
 }
 
 /// A connected stream pair standing in for `--console-socket` when berth relays the pty.
@@ -89,6 +103,18 @@ pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
     Err(Error::Other("console: no pty master received".into()))
 }
 
+/// The slave of `master`, opened from the master itself (TIOCGPTPEER), never by its
+/// /dev/pts path, which a container process could have swapped (CVE-2025-52565).
+fn open_peer(master: &nix::pty::PtyMaster) -> nix::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as its int argument and returns a new fd.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    nix::Error::result(fd)?;
+    // SAFETY: the kernel just returned this fd for us to own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// In the init, after pivot_root: makes the pty, sends its master to `socket`, and makes
 /// the slave the controlling terminal and fds 0, 1, 2.
 pub fn setup_pty(socket: RawFd) -> Result<()> {
@@ -98,12 +124,7 @@ pub fn setup_pty(socket: RawFd) -> Result<()> {
     nix::pty::grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
     nix::pty::unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
     let name = nix::pty::ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
-    let slave = nix::fcntl::open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    let slave = open_peer(&master).map_err(|e| Error::sys(format!("open {name}"), e))?;
     let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(name.as_bytes())];
     sendmsg::<()>(
@@ -115,7 +136,7 @@ pub fn setup_pty(socket: RawFd) -> Result<()> {
     )
     .map_err(|e| Error::sys("send pty master to console socket", e))?;
     drop(master);
-    bind_console(&name)?;
+    bind_console(&slave)?;
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     // SAFETY: TIOCSCTTY takes an int argument; the fd is our open pty slave.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {

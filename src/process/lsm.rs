@@ -76,11 +76,15 @@ fn check_with(
     Ok(())
 }
 
+/// Writes an LSM attribute under /proc through a verified procfs handle (CVE-2019-16884,
+/// CVE-2025-52881: a fake /proc or a file mounted over the attribute cannot take the label).
 fn write_attr(path: &str, value: &str) -> Result<(), std::io::Error> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)?
-        .write_all(value.as_bytes())
+    let rel = path.strip_prefix("/proc/").unwrap_or(path);
+    let proc = crate::rootfs::procfs::Procfs::open().map_err(std::io::Error::from)?;
+    let fd = proc
+        .open_file(rel, nix::fcntl::OFlag::O_WRONLY)
+        .map_err(std::io::Error::from)?;
+    std::fs::File::from(fd).write_all(value.as_bytes())
 }
 
 /// Arranges for the next execve to switch to the configured AppArmor profile and SELinux

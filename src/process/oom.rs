@@ -1,17 +1,18 @@
-//! oom_score_adj: written to /proc/self/oom_score_adj; children and exec inherit it.
+//! oom_score_adj: written to /proc/self/oom_score_adj through a verified procfs handle
+//! (CVE-2025-52881: nothing mounted over it can take the write); children and exec inherit it.
 
-use std::io::Write;
+use crate::rootfs::procfs::Procfs;
 
 use super::ProcessError;
 
 const OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
 
 pub(crate) fn set_oom_score_adj(score: i32) -> Result<(), ProcessError> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(OOM_SCORE_ADJ)
-        .map_err(|e| ProcessError::io(format!("open {OOM_SCORE_ADJ}"), &e))?;
-    file.write_all(score.to_string().as_bytes())
+    let proc = Procfs::open().map_err(|e| ProcessError::os(format!("open {OOM_SCORE_ADJ}"), e))?;
+    let fd = proc
+        .open_file("self/oom_score_adj", nix::fcntl::OFlag::O_WRONLY)
+        .map_err(|e| ProcessError::os(format!("open {OOM_SCORE_ADJ}"), e))?;
+    std::io::Write::write_all(&mut std::fs::File::from(fd), score.to_string().as_bytes())
         .map_err(|e| ProcessError::io(format!("write {OOM_SCORE_ADJ}"), &e))
 }
 

@@ -3,16 +3,15 @@
 
 use super::mounts::check_mount_label;
 use super::options;
+use super::procfs::Procfs;
 use super::resolve::Root;
 use super::sys::{self, target_path};
 use super::validate::check_sysctl_key;
 use super::RootfsError;
-use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, SFlag};
 use oci_spec::runtime::Spec;
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -44,29 +43,15 @@ pub fn finalize_rootfs(spec: &Spec) -> Result<(), RootfsError> {
     readonly_root(spec)
 }
 
-/// Writes `value` to /proc/sys/<key with dots as slashes>.
+/// Writes `value` to /proc/sys/<key with dots as slashes>, through a verified procfs
+/// handle: nothing mounted over /proc or the file can take the write (CVE-2025-52881).
 pub fn write_sysctl(key: &str, value: &str) -> Result<(), RootfsError> {
     check_sysctl_key(key)?;
-    let rel = key.replace('.', "/");
-    let path = Path::new("/proc/sys").join(&rel);
+    let rel = format!("sys/{}", key.replace('.', "/"));
+    let path = Path::new("/proc").join(&rel);
     let err = |e| RootfsError::sys("write sysctl", path.clone())(e);
-    let proc_sys = nix::fcntl::open(
-        "/proc/sys",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(err)?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
-    let fd = openat2(proc_sys.as_fd(), rel.as_str(), how).map_err(err)?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(value.as_bytes())
-        .map_err(|e| err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
+    let proc = Procfs::open().map_err(err)?;
+    proc.write(&rel, value.as_bytes()).map_err(err)
 }
 
 /// Binds `path` onto itself and remounts it ro,nosuid,nodev,noexec. Missing paths are skipped.
@@ -115,15 +100,32 @@ fn mask_path(root: &Root, path: &Path) -> Result<(), RootfsError> {
         )
         .map_err(RootfsError::mount("tmpfs", path, "mask directory"))
     } else {
-        mount(
-            Some("/dev/null"),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(RootfsError::mount("bind", path, "mask file with /dev/null"))
+        let null = open_dev_null(root)?;
+        sys::bind_fd(null.as_fd(), fd.as_fd()).map_err(RootfsError::mount(
+            "bind",
+            path,
+            "mask file with /dev/null",
+        ))
     }
+}
+
+/// The container's /dev/null, checked to be the null device (char 1:3) and not a symlink
+/// or a plain file swapped in for it (CVE-2025-31133): masking binds this very fd.
+fn open_dev_null(root: &Root) -> Result<std::os::fd::OwnedFd, RootfsError> {
+    let path = Path::new("/dev/null");
+    let null = root
+        .open_in(path, OFlag::O_PATH | OFlag::O_NOFOLLOW)
+        .map_err(RootfsError::sys("open", path))?;
+    let st = fstat(null.as_fd()).map_err(RootfsError::sys("stat", path))?;
+    let is_char = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFCHR;
+    if !is_char || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        return Err(RootfsError::Invalid(
+            "maskedPaths: /dev/null in the container is not the null device (char 1:3); \
+             refusing to mask with it"
+                .into(),
+        ));
+    }
+    Ok(null)
 }
 
 /// root.readonly: remount "/" read-only, keeping its other per-mount flags.

@@ -12,16 +12,19 @@
 //!
 //! Submodules: [`options`] (option words to flags), [`validate`](mod@validate) (checks without
 //! side effects), [`resolve`] (paths inside the root through fds), [`mounts`] (one `mounts`
-//! entry), [`cgroup`] (the `cgroup` mount type), [`copyup`] (`tmpcopyup`), [`devices`] (/dev), [`sys`] (syscall
-//! wrappers), [`pivot`](mod@pivot) and [`finalize`](mod@finalize).
+//! entry), [`cgroup`] (the `cgroup` mount type), [`copyup`] (`tmpcopyup`), [`guard`] (refusals protecting the host), [`devices`] (/dev), [`sys`] (syscall
+//! wrappers), [`procfs`] (verified /proc for writes), [`pivot`](mod@pivot) and
+//! [`finalize`](mod@finalize).
 
 pub mod cgroup;
 pub mod copyup;
 pub mod devices;
 pub mod finalize;
+pub mod guard;
 pub mod mounts;
 pub mod options;
 pub mod pivot;
+pub mod procfs;
 pub mod resolve;
 pub mod sys;
 pub mod validate;

@@ -180,6 +180,9 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, c: &CheckedMount) -> Resul
     if p.flags.contains(MsFlags::MS_REMOUNT) && c.kind != MountKind::Bind {
         return remount_existing(ctx, m, c);
     }
+    let bind_source = (c.kind == MountKind::Bind)
+        .then(|| host_source(ctx, m.source().as_deref().unwrap_or(Path::new(""))));
+    super::guard::check_destination(ctx.root, dest, &c.kind, bind_source.as_deref())?;
     match &c.kind {
         MountKind::Bind => {
             let source = m.source().as_deref().unwrap_or(Path::new(""));

@@ -99,6 +99,40 @@ pub fn remount_bind(target: &Path, flags: MsFlags) -> Result<(), Errno> {
     }
 }
 
+/// Bind-mounts the object behind `source` onto the object behind `target` with fds only
+/// (open_tree(OPEN_TREE_CLONE) + move_mount): no path is looked up again, so nothing
+/// swapped in meanwhile can redirect the bind, and /proc need not be mounted.
+pub fn bind_fd(source: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: open_tree on a valid fd with an empty NUL-terminated path; returns a new fd.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            source.as_raw_fd(),
+            c"".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint,
+        )
+    };
+    let tree = Errno::result(tree)?;
+    // SAFETY: the kernel just returned this fd for us to own.
+    let tree =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(tree as i32) };
+    // SAFETY: move_mount between two valid fds with empty NUL-terminated paths.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
 #[repr(C)]
 struct MountAttr {
     attr_set: u64,

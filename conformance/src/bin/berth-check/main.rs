@@ -12,9 +12,12 @@
 //!   --sleep       block forever after printing
 //!   --trap        after printing, print `{"signal":N}` for every signal received;
 //!                 exit 0 on SIGTERM or SIGINT
+//!   --race SECS   after printing, play the attacker of the CVE suite for SECS seconds
+//!                 (see race.rs), print `{"race":{…}}` and exit 0
 
 mod facts;
 mod json;
+mod race;
 
 use json::{s, Json};
 use std::io::Write;
@@ -23,6 +26,7 @@ enum After {
     Exit(i32),
     Sleep,
     Trap,
+    Race(u64),
 }
 
 fn main() {
@@ -53,6 +57,9 @@ fn main() {
             }
             "--sleep" => after = After::Sleep,
             "--trap" => after = After::Trap,
+            "--race" => {
+                after = After::Race(value("--race").and_then(|n| n.parse().ok()).unwrap_or(5));
+            }
             "--stat" | "--access" | "--sysctl" | "--file" | "--ls" | "--write" => {
                 let Some(arg) = value(opt) else { continue };
                 let (slot, v) = match opt.as_str() {
@@ -82,6 +89,10 @@ fn main() {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
         After::Trap => trap(),
+        After::Race(secs) => {
+            emit(&race::race(secs));
+            std::process::exit(0)
+        }
     }
 }
 
