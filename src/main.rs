@@ -315,6 +315,7 @@ fn run(cli: Cli) -> Result<i32> {
                 no_new_keyring,
                 preserve_fds,
                 foreground: false,
+                rootless,
             };
             container::create(&root, &opts)?;
             Ok(0)
@@ -344,6 +345,7 @@ fn run(cli: Cli) -> Result<i32> {
                 no_new_keyring,
                 preserve_fds,
                 foreground: !detach,
+                rootless,
             };
             if !detach {
                 // The init may be a grandchild (joined user namespace + new pid namespace):

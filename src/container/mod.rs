@@ -4,6 +4,7 @@ mod clone;
 pub mod create;
 mod device_rules;
 pub mod exec;
+mod idmap;
 mod init;
 pub mod run;
 
