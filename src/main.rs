@@ -351,6 +351,7 @@ fn run(cli: Cli) -> Result<i32> {
                 no_new_keyring,
                 preserve_fds,
                 foreground: false,
+                rootless,
             };
             container::create(&root, &opts)?;
             Ok(0)
@@ -380,6 +381,7 @@ fn run(cli: Cli) -> Result<i32> {
                 no_new_keyring,
                 preserve_fds,
                 foreground: !detach,
+                rootless,
             };
             if !detach {
                 // The init may be a grandchild (joined user namespace + new pid namespace):

@@ -75,6 +75,21 @@ pub enum CgroupError {
     Unavailable { file: String, why: String },
 }
 
+impl CgroupError {
+    /// The kernel refused for lack of permission (EACCES, EPERM, EROFS): a user with no
+    /// cgroup delegated to it.
+    pub fn is_permission_denied(&self) -> bool {
+        let source = match self {
+            CgroupError::Io { source, .. } | CgroupError::Write { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+        )
+    }
+}
+
 /// What the host mounts at /sys/fs/cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -183,6 +198,19 @@ impl CgroupManager {
             hierarchies,
             created: CreatedDirs::default(),
         })
+    }
+
+    /// The same cgroup path with no directory in any hierarchy: placing, signalling and
+    /// destroying do nothing. A rootless container gets this when its user may not make
+    /// cgroups (none were delegated to it).
+    pub fn without_dirs(&self) -> Self {
+        CgroupManager {
+            path: self.path.clone(),
+            layout: self.layout,
+            dirs: Vec::new(),
+            hierarchies: Vec::new(),
+            created: CreatedDirs(Mutex::new(Some(Vec::new()))),
+        }
     }
 
     /// Makes the container's directory in every hierarchy and applies `resources`.
@@ -310,6 +338,9 @@ impl CgroupManager {
 
     /// Pids in the container's cgroup (from the pids/freezer/first v1 hierarchy, or v2).
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        if self.dirs.is_empty() {
+            return Ok(Vec::new());
+        }
         let dir = self
             .controller_dir("pids")
             .or_else(|| self.controller_dir("freezer"))

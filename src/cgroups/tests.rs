@@ -268,3 +268,40 @@ fn the_shared_berth_parent_is_made_once_and_kept() {
         );
     }
 }
+
+#[test]
+fn without_dirs_places_and_removes_nothing() {
+    let m = CgroupManager::from_mounts(mountinfo::parse(HYBRID), None, "abc")
+        .unwrap()
+        .without_dirs();
+    assert_eq!(m.path, "/berth/abc");
+    assert!(m.dirs.is_empty());
+    assert_eq!(m.v2_dir(), None);
+    assert_eq!(m.pids().unwrap(), Vec::<i32>::new());
+    m.join_self().unwrap();
+    m.add_pid(1).unwrap();
+    m.kill_all(Signal::SIGKILL).unwrap();
+    m.destroy().unwrap();
+    assert!(!m.is_frozen().unwrap_or(false));
+}
+
+#[test]
+fn permission_errors_are_told_apart() {
+    let denied = CgroupError::Io {
+        path: "/sys/fs/cgroup/cpu/x".into(),
+        source: std::io::Error::from_raw_os_error(libc::EACCES),
+    };
+    assert!(denied.is_permission_denied());
+    let ro = CgroupError::Write {
+        path: "/sys/fs/cgroup/cpu/x/cgroup.procs".into(),
+        value: "0".into(),
+        source: std::io::Error::from_raw_os_error(libc::EROFS),
+    };
+    assert!(ro.is_permission_denied());
+    let busy = CgroupError::Io {
+        path: "/sys/fs/cgroup/cpu/x".into(),
+        source: std::io::Error::from_raw_os_error(libc::EBUSY),
+    };
+    assert!(!busy.is_permission_denied());
+    assert!(!CgroupError::Invalid("x".into()).is_permission_denied());
+}

@@ -55,7 +55,6 @@ use crate::hooks::{self, Kind};
 use crate::namespaces;
 use crate::state::{self, Root, State, Status};
 use crate::sync::{self, Msg, SyncError};
-use oci_spec::runtime::LinuxIdMapping;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -71,6 +70,9 @@ pub struct CreateOptions {
     pub preserve_fds: i32,
     /// `run` in the foreground: signals are blocked here for the caller to forward.
     pub foreground: bool,
+    /// `--rootless` (true, or auto as a non-root user): cgroups the user may not make
+    /// (none delegated) are skipped instead of failing the create.
+    pub rootless: bool,
 }
 
 /// A created container: its init's host pid.
@@ -188,7 +190,14 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     st.save(root)?;
     crate::fault::point("state-saved");
     // create() removes what it made when it fails; afterwards the cleanup guard owns it.
-    cgroup.create(super::device_rules::effective_resources(&linux).as_ref())?;
+    let cgroup = match cgroup.create(super::device_rules::effective_resources(&linux).as_ref()) {
+        Ok(()) => cgroup,
+        Err(e) if opts.rootless && e.is_permission_denied() => {
+            crate::logging::warn(&format!("rootless: running without cgroups: {e}"));
+            cgroup.without_dirs()
+        }
+        Err(e) => return Err(e.into()),
+    };
     crate::fault::point("cgroup-created");
     cleanup.cgroup = Some(cgroup.clone());
     st.cgroup = Some(cgroup.clone());
@@ -262,7 +271,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     drop(console);
 
     if plan.new_user {
-        write_id_maps(pid, &linux)?;
+        super::idmap::write(pid, &linux)?;
         cgroup.add_pid(pid)?;
         parent_end
             .send(&Msg::Go(pid))
@@ -415,30 +424,6 @@ fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
     state::write_atomic(&abs, pid.to_string().as_bytes())
 }
 
-fn format_map(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
-
-/// Writes /proc/<pid>/{uid_map,gid_map}; the kernel's refusal is reported with the map.
-fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    for (file, maps, field) in [
-        ("uid_map", linux.uid_mappings(), "linux.uidMappings"),
-        ("gid_map", linux.gid_mappings(), "linux.gidMappings"),
-    ] {
-        let text = format_map(maps.as_deref().unwrap_or_default());
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, &text).map_err(|e| {
-            Error::invalid(format!(
-                "{field}: the kernel refused the mapping {:?}: {e}",
-                text.trim_end().replace('\n', ", ")
-            ))
-        })?;
-    }
-    Ok(())
-}
-
 /// Unshares a time namespace for the init (children only) and writes its offsets.
 fn enter_new_time_namespace(linux: &oci_spec::runtime::Linux) -> Result<()> {
     // SAFETY: unshare(CLONE_NEWTIME) changes only the namespace of future children.
@@ -467,18 +452,4 @@ fn enter_new_time_namespace(linux: &oci_spec::runtime::Linux) -> Result<()> {
             .map_err(|e| Error::io("/proc/self/timens_offsets", e))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id_map_format() {
-        let maps: Vec<LinuxIdMapping> = serde_json::from_str(
-            r#"[{"containerID":0,"hostID":100000,"size":1000},{"containerID":1000,"hostID":1000,"size":1}]"#,
-        )
-        .unwrap();
-        assert_eq!(format_map(&maps), "0 100000 1000\n1000 1000 1\n");
-    }
 }

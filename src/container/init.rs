@@ -57,11 +57,14 @@ enum Never {}
 fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     crate::trace::speaker("init");
     crate::fault::point("init-started");
-    // SAFETY: prctl with integer arguments only.
-    unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    // A non-dumpable process's /proc files belong to root: an unprivileged parent could
+    // not write our uid_map/gid_map. With a new user namespace we stay dumpable until the
+    // maps are written (nothing of the container runs yet), then drop it.
+    if !ctx.plan.new_user {
+        set_non_dumpable();
     }
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     // SAFETY: closing this process's copy of the parent's end; the parent keeps its own.
     unsafe { libc::close(ctx.parent_sync) };
     // A parent killed before PDEATHSIG was set never signals us (and in a new pid namespace
@@ -86,6 +89,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
             Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
             Err(e) => return Err(Error::Other(e.to_string())),
         }
+        set_non_dumpable();
         become_namespace_root()?;
     }
     if let Some(cg) = ctx.cgroup {
@@ -212,6 +216,12 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     eprintln!("berth: {err}");
     // SAFETY: exit without running inherited atexit handlers.
     unsafe { libc::_exit(127) }
+}
+
+/// No ptrace and no /proc/<pid> access for others (CVE-2016-9962) until execve.
+fn set_non_dumpable() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
 /// Takes uid/gid 0 of the user namespace just entered (its mappings decide who that is on

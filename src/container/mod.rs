@@ -6,6 +6,7 @@ pub mod create;
 mod device_rules;
 pub mod events;
 pub mod exec;
+mod idmap;
 mod init;
 mod pause;
 pub mod ps;
