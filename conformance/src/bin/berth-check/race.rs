@@ -46,11 +46,14 @@ fn denied(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
 }
 
-/// Whether `pid` already runs a program of the container (its execve got far enough to
-/// make it dumpable while its comm still names the runtime): then what it shows is its own.
-fn runs_container_program(pid: &str) -> bool {
-    let Ok(exe) = std::fs::File::open(format!("/proc/{pid}/exe")) else {
-        return false;
+/// Whether what was read from `pid` can be blamed on the runtime: the process must still
+/// be there and either refuse its exe (non-dumpable, so the read was a real leak) or run a
+/// binary that is not a file of the container. A process caught inside execve (already
+/// dumpable, comm not yet renamed) or gone by now proves nothing.
+fn blame_runtime(pid: &str) -> bool {
+    let exe = match std::fs::File::open(format!("/proc/{pid}/exe")) {
+        Ok(exe) => exe,
+        Err(e) => return denied(&e),
     };
     let (Ok(meta), Ok(target)) = (
         exe.metadata(),
@@ -58,7 +61,7 @@ fn runs_container_program(pid: &str) -> bool {
     ) else {
         return false;
     };
-    std::fs::metadata(target).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+    !std::fs::metadata(target).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
 }
 
 fn probe(pid: &str, f: &mut Findings) {
@@ -109,12 +112,24 @@ fn probe(pid: &str, f: &mut Findings) {
         let rc = unsafe { libc::ptrace(libc::PTRACE_SEIZE, n, 0, 0) };
         if rc == 0 {
             leaks.push(format!("ptrace seized {comm}"));
-            // SAFETY: detach from the tracee we just seized.
-            unsafe { libc::ptrace(libc::PTRACE_DETACH, n, 0, 0) };
+            release(n);
         }
     }
-    if !leaks.is_empty() && !runs_container_program(pid) {
+    if !leaks.is_empty() && blame_runtime(pid) {
         f.leaks.extend(leaks);
+    }
+}
+
+/// Lets go of a seized tracee: it must be in a ptrace-stop to be detached, and a tracee
+/// left attached could not be reaped by its parent until this process exits.
+fn release(pid: libc::pid_t) {
+    // SAFETY: ptrace/waitpid on a process we trace, with integer arguments and a status
+    // integer we own.
+    unsafe {
+        libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, libc::__WALL);
+        libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
     }
 }
 
