@@ -115,9 +115,11 @@ fn open_peer(master: &nix::pty::PtyMaster) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// In the init, after pivot_root: makes the pty, sends its master to `socket`, and makes
-/// the slave the controlling terminal and fds 0, 1, 2.
-pub fn setup_pty(socket: RawFd) -> Result<()> {
+/// After pivot_root (or setns into the container): makes the pty, sends its master to
+/// `socket`, and makes the slave the controlling terminal and fds 0, 1, 2. Only the
+/// container's init binds it onto /dev/console (`bind_dev_console`), as runc does; an
+/// exec'd process must not re-bind the container's console.
+pub fn setup_pty(socket: RawFd, bind_dev_console: bool) -> Result<()> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open /dev/ptmx", e))?;
@@ -136,7 +138,9 @@ pub fn setup_pty(socket: RawFd) -> Result<()> {
     )
     .map_err(|e| Error::sys("send pty master to console socket", e))?;
     drop(master);
-    bind_console(&slave)?;
+    if bind_dev_console {
+        bind_console(&slave)?;
+    }
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     // SAFETY: TIOCSCTTY takes an int argument; the fd is our open pty slave.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {

@@ -242,6 +242,10 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
     if !opts.detach {
         super::run::block_signals();
     }
+    // Non-dumpable before the clone: the child is in the container's pid namespace from
+    // its first instruction, so it must never be dumpable there (CVE-2016-9962).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let parent_pid = nix::unistd::getpid().as_raw();
     let child_flags = flags & !libc::CLONE_NEWPID;
     let ctx = ExecContext {
@@ -377,7 +381,7 @@ fn child_setup(ctx: &ExecContext<'_>, parent_pid: i32) -> Result<Error> {
     // SAFETY: closing the pidfd we no longer need; nothing else uses it.
     unsafe { libc::close(ctx.pidfd) };
     if let Some(sock) = ctx.console {
-        crate::console::setup_pty(sock)?;
+        crate::console::setup_pty(sock, false)?;
         // SAFETY: closing the console socket fd we own.
         unsafe { libc::close(sock) };
     }

@@ -164,7 +164,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
     crate::rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
     crate::fault::point("init-pivoted");
     if let Some(sock) = ctx.console {
-        crate::console::setup_pty(sock)?;
+        crate::console::setup_pty(sock, true)?;
         // SAFETY: closing the console socket fd we own; nothing else uses it.
         unsafe { libc::close(sock) };
     }
