@@ -1,0 +1,562 @@
+//! `dock pull`/`push`/`login`/`images`/`tag`/`rmi` against our registry on 127.0.0.1:0 (never a
+//! real registry): skopeo pushes a locally made image, dock pulls it, pushes it elsewhere (mount,
+//! monolithic and chunked uploads), skopeo pulls it back with identical digests; token auth with
+//! `dock login`; a pull killed mid-layer completes on the next run.
+
+use dock_registry::digest::{Algorithm, Digest};
+use dock_registry::server::{users_file, RunningServer};
+use dock_registry::users::Users;
+use dock_registry::ServeOptions;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const DOCK: &str = env!("CARGO_BIN_EXE_dock");
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A registry in a temp dir, stopped on drop.
+struct Reg {
+    server: RunningServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Reg {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Reg {
+    fn host(&self) -> String {
+        self.server.addr.to_string()
+    }
+}
+
+async fn registry(users: &[(&str, &str)]) -> Reg {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    for (u, p) in users {
+        Users::add_to_file(&users_file(&root), u, p).unwrap();
+    }
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, r#"{"access_log": false}"#).unwrap();
+    let server = dock_registry::start(ServeOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        root,
+        config: Some(cfg),
+        tls_cert: None,
+        tls_key: None,
+        insecure_anonymous: false,
+    })
+    .await
+    .unwrap();
+    Reg { server, _dir: dir }
+}
+
+fn sha256(data: &[u8]) -> String {
+    Digest::of_bytes(Algorithm::Sha256, data).to_string()
+}
+
+fn skopeo_available() -> bool {
+    Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A dock invocation's environment: store root and docker config dir.
+struct Env {
+    root: PathBuf,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new(dir: &Path) -> Env {
+        Env {
+            root: dir.join("store"),
+            config: dir.join("docker-config"),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(DOCK);
+        c.args(args)
+            .env("DOCK_ROOT", &self.root)
+            .env("DOCKER_CONFIG", &self.config)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run dock off the async runtime (the registry lives on it).
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.command(args);
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn ok(&self, args: &[&str]) -> (String, String) {
+        let out = self.run(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "dock {args:?} failed: {stderr}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    }
+}
+
+/// Deterministic incompressible bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A gzipped layer tar of a few files, built with tar(1).
+fn layer_tar(work: &Path, noise_len: usize) -> Vec<u8> {
+    let content = work.join("content");
+    std::fs::create_dir_all(content.join("etc")).unwrap();
+    std::fs::write(content.join("hello.txt"), "hello from berth\n").unwrap();
+    std::fs::write(content.join("etc/os-release"), "ID=berth\n").unwrap();
+    std::fs::write(content.join("noise.bin"), noise(noise_len, 7)).unwrap();
+    let tar = work.join("layer.tar.gz");
+    let ok = Command::new("tar")
+        .arg("-czf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&content)
+        .args(["hello.txt", "etc", "noise.bin"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tar failed");
+    let data = std::fs::read(&tar).unwrap();
+    std::fs::remove_file(&tar).unwrap();
+    std::fs::remove_dir_all(&content).unwrap();
+    data
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// Config and manifest for one gzipped layer: (config, manifest).
+fn image_for(layer: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["/hello"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&gunzip(layer))]},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    (config, manifest)
+}
+
+/// Write an OCI layout with the image tagged `tag`; returns the manifest digest.
+fn oci_layout(dir: &Path, tag: &str, layer: &[u8]) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let (config, manifest) = image_for(layer);
+    for b in [layer, &config[..], &manifest[..]] {
+        std::fs::write(blobs.join(&sha256(b)[7..]), b).unwrap();
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST, "digest": sha256(&manifest), "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    sha256(&manifest)
+}
+
+async fn skopeo(args: Vec<String>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("skopeo")
+            .arg("--insecure-policy")
+            .args(&args)
+            .env("REGISTRY_AUTH_FILE", "/nonexistent/auth.json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+fn remote_digest(inspect_json: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(inspect_json).unwrap();
+    v["Digest"].as_str().unwrap().to_string()
+}
+
+/// Every blob in the store hashes to its name and nothing is left in ingest/.
+fn assert_store_consistent(root: &Path) {
+    let blobs = root.join("blobs/sha256");
+    for e in std::fs::read_dir(&blobs).unwrap() {
+        let e = e.unwrap();
+        let data = std::fs::read(e.path()).unwrap();
+        assert_eq!(
+            sha256(&data)[7..],
+            *e.file_name().to_string_lossy(),
+            "corrupt blob"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(root.join("ingest")).unwrap().count(),
+        0,
+        "partial downloads left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_to_dock_to_skopeo_keeps_digests() {
+    if !skopeo_available() {
+        eprintln!("SKIPPED: skopeo is not installed (apt-get install -y skopeo)");
+        return;
+    }
+    let reg = registry(&[]).await;
+    let other = registry(&[]).await;
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::new(work.path());
+    let layer = layer_tar(work.path(), 4096);
+    let src_layout = work.path().join("src");
+    let digest = oci_layout(&src_layout, "v1", &layer);
+    let host = reg.host();
+    skopeo(vec![
+        "copy".into(),
+        "--dest-tls-verify=false".into(),
+        format!("oci:{}:v1", src_layout.display()),
+        format!("docker://{host}/test/src:v1"),
+    ])
+    .await;
+
+    // Pull: the store holds the manifest under its full name, all blobs verified.
+    let src = format!("{host}/test/src:v1");
+    let (out, err) = env.ok(&["pull", &src]).await;
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(
+        err.contains("pull complete"),
+        "plain progress lines without a TTY: {err}"
+    );
+    assert_store_consistent(&env.root);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.root.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        src.as_str()
+    );
+    assert!(env.root.join("oci-layout").is_file());
+    assert!(env
+        .root
+        .join("blobs/sha256")
+        .join(&sha256(&layer)[7..])
+        .is_file());
+    // Pulling again downloads nothing.
+    let (_, err) = env.ok(&["pull", &src]).await;
+    assert!(
+        err.contains("already exists") && !err.contains("pull complete"),
+        "{err}"
+    );
+
+    let (json, _) = env.ok(&["images", "--format", "json"]).await;
+    let row: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(row["Repository"], format!("{host}/test/src"));
+    assert_eq!(row["Tag"], "v1");
+    assert_eq!(row["Digest"], digest.as_str());
+    let (table, _) = env.ok(&["images"]).await;
+    assert!(table.starts_with("REPOSITORY"), "{table}");
+    assert!(
+        table.contains("test/src") && table.contains("v1"),
+        "{table}"
+    );
+
+    // Push to another repository of the same registry: blobs are mounted, digest unchanged.
+    let dst = format!("{host}/test/dst:v1");
+    env.ok(&["tag", &src, &dst]).await;
+    let (out, err) = env.ok(&["push", &dst]).await;
+    assert!(out.contains(&digest), "{out}");
+    assert!(err.contains("mounted from test/src"), "{err}");
+    let (_, err) = env.ok(&["push", &dst]).await;
+    assert!(err.contains("layer already exists"), "{err}");
+
+    // Push to another registry in small chunks (layer) and one PUT (config).
+    let chunked = format!("{}/test/chunked:v1", other.host());
+    env.ok(&["tag", &src, &chunked]).await;
+    let (_, err) = env.ok(&["push", "--chunk-size", "1000", &chunked]).await;
+    assert!(err.contains("uploading in chunks"), "{err}");
+    assert!(err.contains(": uploading"), "{err}");
+
+    // skopeo sees the same digests and gets the same bytes back.
+    for remote in [&dst, &chunked] {
+        let info = skopeo(vec![
+            "inspect".into(),
+            "--tls-verify=false".into(),
+            format!("docker://{remote}"),
+        ])
+        .await;
+        assert_eq!(remote_digest(&info), digest, "{remote}");
+    }
+    let back = work.path().join("back");
+    skopeo(vec![
+        "copy".into(),
+        "--src-tls-verify=false".into(),
+        format!("docker://{chunked}"),
+        format!("oci:{}:v1", back.display()),
+    ])
+    .await;
+    let back_layer = std::fs::read(back.join("blobs/sha256").join(&sha256(&layer)[7..])).unwrap();
+    assert_eq!(back_layer, layer);
+
+    // rmi removes names; blobs go with the last one.
+    env.ok(&["rmi", &dst, &chunked]).await;
+    assert!(env
+        .root
+        .join("blobs/sha256")
+        .join(&sha256(&layer)[7..])
+        .is_file());
+    let (out, _) = env.ok(&["rmi", &src]).await;
+    assert!(out.contains(&format!("Deleted: {digest}")), "{out}");
+    assert_eq!(
+        std::fs::read_dir(env.root.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(!env.run(&["rmi", &src]).await.status.success());
+}
+
+/// Push an image over plain HTTP with reqwest (for tests that do not need skopeo).
+async fn push_direct(base: &str, repo: &str, tag: &str, layer: &[u8], auth: Option<(&str, &str)>) {
+    let client = reqwest::Client::new();
+    let (config, manifest) = image_for(layer);
+    let with_auth = |rb: reqwest::RequestBuilder| match auth {
+        Some((u, p)) => rb.basic_auth(u, Some(p)),
+        None => rb,
+    };
+    for blob in [&config[..], layer] {
+        let r = with_auth(client.post(format!(
+            "{base}/v2/{repo}/blobs/uploads/?digest={}",
+            sha256(blob)
+        )))
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let r = with_auth(client.put(format!("{base}/v2/{repo}/manifests/{tag}")))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_with_dock_login() {
+    let reg = registry(&[("alice", "wonderland")]).await;
+    let host = reg.host();
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::new(work.path());
+    let layer = layer_tar(work.path(), 100);
+    push_direct(
+        &format!("http://{host}"),
+        "team/app",
+        "v1",
+        &layer,
+        Some(("alice", "wonderland")),
+    )
+    .await;
+    let image = format!("{host}/team/app:v1");
+
+    let out = env.run(&["pull", &image]).await;
+    assert!(!out.status.success(), "anonymous pull accepted");
+
+    let login = |password: &'static str| {
+        let mut c = env.command(&["login", "-u", "alice", "--password-stdin", &host]);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tokio::task::spawn_blocking(move || {
+            let mut child = c.spawn().unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(password.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+    };
+    let out = login("wrong\n").await.unwrap();
+    assert!(!out.status.success(), "a wrong password logged in");
+    let config_file = env.config.join("config.json");
+    assert!(!config_file.exists(), "a failed login saved credentials");
+    let out = login("wonderland\n").await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&config_file)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_file).unwrap()).unwrap();
+    assert!(saved["auths"][&host]["auth"].is_string());
+
+    let (out, _) = env.ok(&["pull", &image]).await;
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    // Push needs the push grant, which the token for alice carries.
+    let copy = format!("{host}/team/copy:v1");
+    env.ok(&["tag", &image, &copy]).await;
+    env.ok(&["push", &copy]).await;
+
+    let (out, _) = env.ok(&["logout", &host]).await;
+    assert!(out.contains("Removing login credentials"), "{out}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_file).unwrap()).unwrap();
+    assert!(saved["auths"].get(&host).is_none());
+    assert!(!env.run(&["push", &copy]).await.status.success());
+}
+
+/// A TCP proxy that forwards registry responses slowly, so a pull can be killed mid-layer.
+async fn slow_proxy(
+    target: std::net::SocketAddr,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                });
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_pull_resumes_and_completes() {
+    let reg = registry(&[]).await;
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::new(work.path());
+    let layer = layer_tar(work.path(), 6 * 1024 * 1024);
+    push_direct(
+        &format!("http://{}", reg.host()),
+        "test/big",
+        "v1",
+        &layer,
+        None,
+    )
+    .await;
+    let (proxy, proxy_task) = slow_proxy(reg.server.addr).await;
+
+    let slow_ref = format!("{proxy}/test/big:v1");
+    let mut child = env
+        .command(&["pull", &slow_ref])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = env
+        .root
+        .join("ingest")
+        .join(format!("sha256-{}", &sha256(&layer)[7..]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let len = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        if len > 512 * 1024 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pull ended before it was killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never progressed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy_task.abort();
+    let left = std::fs::metadata(&partial).unwrap().len();
+    assert!(left < layer.len() as u64, "killed after the layer finished");
+    assert!(!env
+        .root
+        .join("blobs/sha256")
+        .join(&sha256(&layer)[7..])
+        .exists());
+
+    let direct = format!("{}/test/big:v1", reg.host());
+    let (_, err) = env.ok(&["pull", &direct]).await;
+    assert!(
+        err.contains("resuming at"),
+        "the second pull started over: {err}"
+    );
+    assert_store_consistent(&env.root);
+    let stored = std::fs::read(env.root.join("blobs/sha256").join(&sha256(&layer)[7..])).unwrap();
+    assert_eq!(stored, layer);
+    let (json, _) = env.ok(&["images", "--format", "json"]).await;
+    assert!(json.contains("test/big"), "{json}");
+}
