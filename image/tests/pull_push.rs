@@ -560,3 +560,120 @@ async fn killed_pull_resumes_and_completes() {
     let (json, _) = env.ok(&["images", "--format", "json"]).await;
     assert!(json.contains("test/big"), "{json}");
 }
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+async fn put_blob(client: &reqwest::Client, base: &str, repo: &str, data: &[u8]) -> String {
+    let d = sha256(data);
+    let r = client
+        .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={d}"))
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    d
+}
+
+async fn put_manifest(
+    client: &reqwest::Client,
+    base: &str,
+    repo: &str,
+    r: &str,
+    ct: &str,
+    body: &[u8],
+) {
+    let resp = client
+        .put(format!("{base}/v2/{repo}/manifests/{r}"))
+        .header("content-type", ct)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
+/// A Docker schema 2 manifest for one platform; returns its bytes.
+async fn docker_image(
+    client: &reqwest::Client,
+    base: &str,
+    repo: &str,
+    arch: &str,
+) -> (Vec<u8>, String) {
+    let layer = format!("layer for {arch}").into_bytes();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
+    }))
+    .unwrap();
+    let c = put_blob(client, base, repo, &config).await;
+    let l = put_blob(client, base, repo, &layer).await;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": c, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": l, "size": layer.len()}],
+    }))
+    .unwrap();
+    put_manifest(
+        client,
+        base,
+        repo,
+        &sha256(&manifest),
+        DOCKER_MANIFEST,
+        &manifest,
+    )
+    .await;
+    (manifest, l)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_list_pull_picks_linux_amd64_and_push_keeps_its_digest() {
+    let reg = registry(&[]).await;
+    let host = reg.host();
+    let base = format!("http://{host}");
+    let client = reqwest::Client::new();
+    let (arm, arm_layer) = docker_image(&client, &base, "test/multi", "arm64").await;
+    let (amd, amd_layer) = docker_image(&client, &base, "test/multi", "amd64").await;
+    let entry = |m: &[u8], arch: &str| {
+        serde_json::json!({"mediaType": DOCKER_MANIFEST, "digest": sha256(m), "size": m.len(),
+            "platform": {"os": "linux", "architecture": arch}})
+    };
+    let list = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": DOCKER_LIST,
+        "manifests": [entry(&arm, "arm64"), entry(&amd, "amd64")],
+    }))
+    .unwrap();
+    put_manifest(&client, &base, "test/multi", "v1", DOCKER_LIST, &list).await;
+
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::new(work.path());
+    let (out, _) = env.ok(&["pull", &format!("{host}/test/multi:v1")]).await;
+    assert!(out.contains(&format!("Digest: {}", sha256(&amd))), "{out}");
+    let blobs = env.root.join("blobs/sha256");
+    assert!(blobs.join(&amd_layer[7..]).is_file());
+    assert!(
+        !blobs.join(&arm_layer[7..]).exists(),
+        "pulled the arm64 layer"
+    );
+    assert_store_consistent(&env.root);
+
+    // Pinned by digest works too and names the same manifest.
+    let pinned = format!("{host}/test/multi@{}", sha256(&amd));
+    let (out, _) = env.ok(&["pull", &pinned]).await;
+    assert!(out.contains(&sha256(&amd)), "{out}");
+
+    let copy = format!("{host}/test/copy:v1");
+    env.ok(&["tag", &format!("{host}/test/multi:v1"), &copy])
+        .await;
+    env.ok(&["push", &copy]).await;
+    let r = client
+        .get(format!("{base}/v2/test/copy/manifests/v1"))
+        .header("accept", DOCKER_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], DOCKER_MANIFEST);
+    assert_eq!(r.headers()["docker-content-digest"], sha256(&amd).as_str());
+    assert_eq!(r.bytes().await.unwrap().to_vec(), amd);
+}

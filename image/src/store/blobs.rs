@@ -4,6 +4,7 @@
 
 use super::{io_err, Store, StoreError};
 use dock_registry::digest::{Algorithm, Digest, Hasher};
+use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -65,13 +66,21 @@ impl Store {
             digest.algorithm().name(),
             digest.hex()
         ));
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .append(true)
             .open(&path)
             .map_err(io_err("opening", &path))?;
+        // Two dock processes fetching the same blob must not interleave their bytes.
+        let mut file = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+            if e == nix::errno::Errno::EWOULDBLOCK {
+                StoreError::Busy(digest.to_string())
+            } else {
+                StoreError::Lock(e)
+            }
+        })?;
         // Re-hash what an earlier attempt left so the download can continue after it.
         let mut hasher = Hasher::new(digest.algorithm());
         let mut len = 0u64;
@@ -127,7 +136,7 @@ impl Store {
 pub struct BlobWriter {
     store: Store,
     path: PathBuf,
-    file: File,
+    file: Flock<File>,
     hasher: Hasher,
     len: u64,
     digest: Digest,
@@ -204,6 +213,10 @@ mod tests {
         let d = Digest::of_bytes(Algorithm::Sha256, data);
         let mut w = store.ingest(&d).unwrap();
         w.write(&data[..5]).unwrap();
+        assert!(
+            matches!(store.ingest(&d), Err(StoreError::Busy(_))),
+            "a second writer while the first is active"
+        );
         drop(w);
         // A second writer continues after the first five bytes.
         let mut w = store.ingest(&d).unwrap();

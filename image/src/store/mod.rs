@@ -60,6 +60,9 @@ pub enum StoreError {
     /// A stored manifest could not be used.
     #[error("stored manifest {0}: {1}")]
     Manifest(String, crate::manifest::ManifestError),
+    /// Another process is writing this blob.
+    #[error("{0} is being downloaded by another dock process")]
+    Busy(String),
     /// Locking the store failed.
     #[error("locking the store: {0}")]
     Lock(nix::Error),
