@@ -51,6 +51,7 @@ pub async fn pull(
     opts: &RemoteOptions,
     progress: &Progress,
 ) -> Result<Descriptor> {
+    let _active = store.activity()?;
     let scope = format!("repository:{}:pull", reference.path);
     let session = opts.session(reference, vec![scope])?;
     let (mut desc, mut bytes) = fetch_manifest(

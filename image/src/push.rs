@@ -26,6 +26,7 @@ pub async fn push(
     progress: &Progress,
     chunk_size: u64,
 ) -> Result<Descriptor> {
+    let _active = store.activity()?;
     let named = store.resolve(reference)?;
     let image = store.open_image(&named)?;
     let mount_from = named

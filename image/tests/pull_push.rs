@@ -677,3 +677,72 @@ async fn manifest_list_pull_picks_linux_amd64_and_push_keeps_its_digest() {
     assert_eq!(r.headers()["docker-content-digest"], sha256(&amd).as_str());
     assert_eq!(r.bytes().await.unwrap().to_vec(), amd);
 }
+
+/// A registry stand-in that only knows `GET /v2/` behind HTTP Basic auth (our registry always
+/// challenges with Bearer, so Basic needs its own server).
+async fn basic_auth_server(
+    expected: &'static str,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&req).to_ascii_lowercase();
+            let authorized = text.contains(&format!(
+                "authorization: basic {}",
+                expected.to_ascii_lowercase()
+            ));
+            let resp = if authorized {
+                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Basic realm=\"test\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            };
+            let _ = conn.write_all(resp.as_bytes()).await;
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_basic_auth() {
+    // base64("bob:builder")
+    let (addr, task) = basic_auth_server("Ym9iOmJ1aWxkZXI=").await;
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::new(work.path());
+    let login = |password: &'static str| {
+        let mut c = env.command(&["login", "-u", "bob", "--password-stdin", &addr.to_string()]);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tokio::task::spawn_blocking(move || {
+            let mut child = c.spawn().unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(password.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+    };
+    assert!(!login("nope\n").await.unwrap().status.success());
+    let out = login("builder\n").await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.config.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["auths"][addr.to_string()]["auth"], "Ym9iOmJ1aWxkZXI=");
+    task.abort();
+}

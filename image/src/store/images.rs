@@ -93,8 +93,12 @@ impl Store {
         Ok(keep)
     }
 
-    /// Delete blobs no named image references; returns their digests.
+    /// Delete blobs no named image references; returns their digests. Nothing is swept while
+    /// a pull or push runs (the next sweep catches up).
     pub fn sweep_unreferenced(&self) -> Result<Vec<String>, StoreError> {
+        let Some(_idle) = self.idle()? else {
+            return Ok(Vec::new());
+        };
         let _lock = self.lock()?;
         let keep = self.referenced_blobs()?;
         let mut removed = Vec::new();
@@ -160,7 +164,12 @@ mod tests {
         let removed = store.remove_name(&a).unwrap();
         assert_eq!(removed.len(), 2, "manifest a and layer two go: {removed:?}");
         assert!(store.has_blob(&l1) && store.has_blob(&c) && !store.has_blob(&l2));
+        // While a pull or push runs, nothing is swept.
+        let active = store.activity().unwrap();
         store.remove_name(&b).unwrap();
+        assert!(store.has_blob(&l1), "swept under an active pull");
+        drop(active);
+        store.sweep_unreferenced().unwrap();
         assert!(store.list_blobs().unwrap().is_empty());
     }
 }

@@ -103,6 +103,33 @@ impl Store {
         })
     }
 
+    fn activity_file(&self) -> Result<File, StoreError> {
+        let path = self.root.join("active.lock");
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("opening", &path))
+    }
+
+    /// Mark a pull or push in progress (a shared lock): blobs it has written but not yet named,
+    /// or is about to upload, must not be swept meanwhile.
+    pub fn activity(&self) -> Result<Flock<File>, StoreError> {
+        Flock::lock(self.activity_file()?, FlockArg::LockShared)
+            .map_err(|(_, e)| StoreError::Lock(e))
+    }
+
+    /// The exclusive side of [`Store::activity`], without waiting: `None` while any pull or
+    /// push runs.
+    pub fn idle(&self) -> Result<Option<Flock<File>>, StoreError> {
+        match Flock::lock(self.activity_file()?, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => Ok(Some(l)),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(StoreError::Lock(e)),
+        }
+    }
+
     /// Take the store's exclusive lock (held while names change or blobs are swept).
     pub fn lock(&self) -> Result<Flock<File>, StoreError> {
         let path = self.root.join("lock");
