@@ -286,6 +286,33 @@ async fn skopeo_to_dock_to_skopeo_keeps_digests() {
         .join("blobs/sha256")
         .join(&sha256(&layer)[7..])
         .is_file());
+    // On a terminal the same pull draws indicatif bars (run under script(1) for a pty).
+    if Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let tty_root = work.path().join("tty-store");
+        let cmd = format!("{DOCK} pull --root {} {src}", tty_root.display());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("script")
+                .args(["-qec", &cmd, "/dev/null"])
+                .env("DOCKER_CONFIG", "/nonexistent")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("pull complete"), "{text}");
+        assert!(
+            text.contains("B/") && text.contains('\u{1b}'),
+            "no progress bar drawn: {text}"
+        );
+    } else {
+        eprintln!("script(1) missing: terminal progress not checked");
+    }
     // Pulling again downloads nothing.
     let (_, err) = env.ok(&["pull", &src]).await;
     assert!(
