@@ -6,6 +6,7 @@ use crate::progress::Progress;
 use crate::pull::RemoteOptions;
 use crate::reference::{Reference, DEFAULT_DOMAIN};
 use crate::remote::credentials::{self, Credentials};
+use crate::store::names::NamedImage;
 use crate::store::{Store, DEFAULT_ROOT};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -96,7 +97,10 @@ pub struct TagArgs {
 pub struct RmiArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// Images to remove.
+    /// Remove every name of an image given by ID.
+    #[arg(short, long)]
+    force: bool,
+    /// Images to remove (names or IDs).
     #[arg(required = true)]
     images: Vec<String>,
 }
@@ -180,9 +184,34 @@ pub fn images(a: ImagesArgs) -> Result<()> {
     Ok(())
 }
 
+/// Names an argument refers to: the image it names, else (like docker) the images whose ID —
+/// the config digest, with or without `sha256:`, or a prefix of at least 4 hex digits — matches.
+fn find_names(store: &Store, arg: &str) -> Result<Vec<NamedImage>> {
+    let by_name = parse_ref(arg).and_then(|r| Ok(store.resolve(&r)?));
+    let hex = arg.strip_prefix("sha256:").unwrap_or(arg);
+    let id_like = hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    match by_name {
+        Ok(n) => return Ok(vec![n]),
+        Err(e) if !id_like => return Err(e),
+        Err(_) => {}
+    }
+    let mut found = Vec::new();
+    for named in store.list_names()? {
+        let image = store.open_image(&named)?;
+        if image.manifest.config.digest.hex().starts_with(hex) {
+            found.push(named);
+        }
+    }
+    if found.is_empty() {
+        bail!("no such image: {arg}");
+    }
+    Ok(found)
+}
+
 pub fn tag(a: TagArgs) -> Result<()> {
     let store = a.store.open()?;
-    let src = store.resolve(&parse_ref(&a.source)?)?;
+    let mut found = find_names(&store, &a.source)?;
+    let src = found.remove(0);
     let dst = parse_ref(&a.target)?;
     if dst.digest.is_some() {
         bail!("a tag target cannot name a digest");
@@ -195,9 +224,22 @@ pub fn rmi(a: RmiArgs) -> Result<()> {
     let store = a.store.open()?;
     let mut failed = false;
     for i in &a.images {
-        match parse_ref(i).and_then(|r| Ok(store.remove_name(&r)?)) {
+        let result = find_names(&store, i).and_then(|names| {
+            if names.len() > 1 && !a.force {
+                bail!(
+                    "image {i} is referenced by {} names: remove them by name or use --force",
+                    names.len()
+                );
+            }
+            let mut removed = Vec::new();
+            for n in names {
+                removed.extend(store.remove_name(&parse_ref(&n.name)?)?);
+                println!("Untagged: {}", n.name);
+            }
+            Ok(removed)
+        });
+        match result {
             Ok(removed) => {
-                println!("Untagged: {i}");
                 for d in removed {
                     println!("Deleted: {d}");
                 }

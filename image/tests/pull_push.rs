@@ -369,14 +369,17 @@ async fn skopeo_to_dock_to_skopeo_keeps_digests() {
     let back_layer = std::fs::read(back.join("blobs/sha256").join(&sha256(&layer)[7..])).unwrap();
     assert_eq!(back_layer, layer);
 
-    // rmi removes names; blobs go with the last one.
+    // rmi removes names; blobs go with the last one. An ID naming several images needs -f.
+    let id = row["ID"].as_str().unwrap()[7..19].to_string();
+    assert!(!env.run(&["rmi", &id]).await.status.success());
     env.ok(&["rmi", &dst, &chunked]).await;
     assert!(env
         .root
         .join("blobs/sha256")
         .join(&sha256(&layer)[7..])
         .is_file());
-    let (out, _) = env.ok(&["rmi", &src]).await;
+    let (out, _) = env.ok(&["rmi", &id]).await;
+    assert!(out.contains(&format!("Untagged: {src}")), "{out}");
     assert!(out.contains(&format!("Deleted: {digest}")), "{out}");
     assert_eq!(
         std::fs::read_dir(env.root.join("blobs/sha256"))
