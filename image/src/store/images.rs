@@ -5,6 +5,7 @@
 use super::names::NamedImage;
 use super::{Store, StoreError};
 use crate::manifest::{host_platform, select_platform, Descriptor, ImageManifest, Manifest};
+use crate::reference::Reference;
 use dock_registry::digest::Digest;
 use std::collections::HashSet;
 
@@ -20,13 +21,6 @@ pub struct StoredImage {
 }
 
 impl StoredImage {
-    /// The layers, base first, with digests, sizes and media types: the seam layer unpacking
-    /// builds on (see [`crate::manifest::layer_compression`]).
-    #[allow(dead_code)] // Called by the unpacker, the next step of issue #8.
-    pub fn layers(&self) -> &[Descriptor] {
-        &self.manifest.layers
-    }
-
     /// The compressed size of config and layers.
     pub fn size(&self) -> u64 {
         self.manifest.config.size + self.manifest.layers.iter().map(|l| l.size).sum::<u64>()
@@ -60,6 +54,15 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// The layers of the image `reference` names, base first, each with digest, size and media
+    /// type (see [`crate::manifest::layer_compression`]); the blob of each is at
+    /// [`Store::blob_path`]. This is the seam layer unpacking builds on.
+    #[allow(dead_code)] // Called by the unpacker, the next step of issue #8.
+    pub fn image_layers(&self, reference: &Reference) -> Result<Vec<Descriptor>, StoreError> {
+        let image = self.open_image(&self.resolve(reference)?)?;
+        Ok(image.manifest.layers)
     }
 
     /// The image config JSON.
@@ -115,7 +118,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::Reference;
     use dock_registry::digest::Algorithm;
 
     fn put(store: &Store, data: &[u8]) -> Digest {
@@ -157,8 +159,13 @@ mod tests {
         store.set_name(&a, &desc(&m_a), None).unwrap();
         store.set_name(&b, &desc(&m_b), None).unwrap();
         let img = store.open_image(&store.resolve(&a).unwrap()).unwrap();
-        let layers: Vec<_> = img.layers().iter().map(|l| l.digest.clone()).collect();
-        assert_eq!(layers, vec![l1.clone(), l2.clone()]);
+        let layers = store.image_layers(&a).unwrap();
+        let digests: Vec<_> = layers.iter().map(|l| l.digest.clone()).collect();
+        assert_eq!(digests, vec![l1.clone(), l2.clone()]);
+        assert_eq!(
+            layers[0].media_type,
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
         assert_eq!(img.size(), config.len() as u64 + 18);
         assert_eq!(store.image_config(&img).unwrap()["os"], "linux");
         let removed = store.remove_name(&a).unwrap();
