@@ -8,13 +8,15 @@ use crate::manifest::{
 use crate::progress::{short, BlobProgress, Progress};
 use crate::reference::Reference;
 use crate::remote::{base_url, credentials, expect_status, http_client, Session};
-use crate::store::Store;
+use crate::store::blobs::BlobWriter;
+use crate::store::{Store, StoreError};
 use anyhow::{bail, Context, Result};
 use dock_registry::digest::{Algorithm, Digest};
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::StatusCode;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How many blobs move at once.
 pub const PARALLEL_BLOBS: usize = 4;
@@ -165,11 +167,38 @@ async fn fetch_blob(
         bar.finish("already exists");
         return Ok(());
     }
-    download(session, store, &desc, &bar)
+    let done = download(session, store, &desc, &bar)
         .await
         .with_context(|| format!("downloading {}", desc.digest))?;
-    bar.finish("pull complete");
+    bar.finish(done);
     Ok(())
+}
+
+/// The blob's ingest file once no other dock process is writing it, or `None` when that
+/// process has finished the blob meanwhile.
+async fn ingest_when_free(
+    store: &Store,
+    desc: &Descriptor,
+    bar: &BlobProgress,
+) -> Result<Option<BlobWriter>> {
+    let mut told = false;
+    loop {
+        match store.ingest(&desc.digest) {
+            Ok(w) if store.has_blob(&desc.digest) => {
+                w.discard();
+                return Ok(None);
+            }
+            Ok(w) => return Ok(Some(w)),
+            Err(StoreError::Busy(_)) => {
+                if !told {
+                    bar.status("waiting for another dock process");
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 async fn download(
@@ -177,8 +206,10 @@ async fn download(
     store: &Store,
     desc: &Descriptor,
     bar: &BlobProgress,
-) -> Result<()> {
-    let mut writer = store.ingest(&desc.digest)?;
+) -> Result<&'static str> {
+    let Some(mut writer) = ingest_when_free(store, desc, bar).await? else {
+        return Ok("already exists");
+    };
     if writer.len() > desc.size {
         writer.reset()?;
     }
@@ -228,5 +259,5 @@ async fn download(
         bar.advance(chunk.len() as u64);
     }
     writer.commit(desc.size)?;
-    Ok(())
+    Ok("pull complete")
 }

@@ -776,3 +776,35 @@ async fn login_with_basic_auth() {
     assert_eq!(saved["auths"][addr.to_string()]["auth"], "Ym9iOmJ1aWxkZXI=");
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_share_one_download() {
+    let reg = registry(&[]).await;
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::new(work.path());
+    let layer = layer_tar(work.path(), 4 * 1024 * 1024);
+    push_direct(
+        &format!("http://{}", reg.host()),
+        "test/big",
+        "v1",
+        &layer,
+        None,
+    )
+    .await;
+    let (proxy, proxy_task) = slow_proxy(reg.server.addr).await;
+    let slow_ref = format!("{proxy}/test/big:v1");
+    let args = ["pull", slow_ref.as_str()];
+    let (a, b) = tokio::join!(env.run(&args), env.run(&args));
+    proxy_task.abort();
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(a.status.success(), "{}", err(&a));
+    assert!(b.status.success(), "{}", err(&b));
+    let both = err(&a) + &err(&b);
+    assert_eq!(
+        both.matches("pull complete").count(),
+        2,
+        "config and layer once: {both}"
+    );
+    assert!(both.contains("waiting for another dock process"), "{both}");
+    assert_store_consistent(&env.root);
+}

@@ -158,6 +158,11 @@ impl BlobWriter {
         Ok(())
     }
 
+    /// Drop a writer that is not needed (the blob arrived meanwhile) and its file.
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+
     /// Append bytes, hashing them.
     pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
         self.file
