@@ -288,15 +288,13 @@ pub fn login(a: LoginArgs) -> Result<()> {
     };
     let opts = a.remote.options()?;
     let probe = parse_ref(&format!("{domain}/probe"))?;
-    let session = crate::remote::Session::new(
-        crate::remote::http_client()?,
-        crate::remote::base_url(&domain, &opts.insecure),
-        &probe.path,
-        vec![],
-        Some(creds.clone()),
-    );
     runtime()?
-        .block_on(session.ping())
+        .block_on(async {
+            let (client, base) = crate::remote::connect(&domain, &opts.insecure).await?;
+            crate::remote::Session::new(client, base, &probe.path, vec![], Some(creds.clone()))
+                .ping()
+                .await
+        })
         .with_context(|| format!("logging in to {domain}"))?;
     credentials::save(&opts.config_path, &domain, &creds)?;
     println!("Login Succeeded");

@@ -7,7 +7,7 @@ use crate::manifest::{
 };
 use crate::progress::{short, BlobProgress, Progress};
 use crate::reference::Reference;
-use crate::remote::{base_url, credentials, expect_status, http_client, Session};
+use crate::remote::{connect, credentials, expect_status, Session};
 use crate::store::blobs::BlobWriter;
 use crate::store::{Store, StoreError};
 use anyhow::{bail, Context, Result};
@@ -34,15 +34,10 @@ pub struct RemoteOptions {
 
 impl RemoteOptions {
     /// A session for `reference`'s repository with `scopes`.
-    pub fn session(&self, reference: &Reference, scopes: Vec<String>) -> Result<Session> {
+    pub async fn session(&self, reference: &Reference, scopes: Vec<String>) -> Result<Session> {
         let creds = credentials::load(&self.config_path, &reference.domain)?;
-        Ok(Session::new(
-            http_client()?,
-            base_url(&reference.domain, &self.insecure),
-            &reference.path,
-            scopes,
-            creds,
-        ))
+        let (client, base) = connect(&reference.domain, &self.insecure).await?;
+        Ok(Session::new(client, base, &reference.path, scopes, creds))
     }
 }
 
@@ -55,7 +50,7 @@ pub async fn pull(
 ) -> Result<Descriptor> {
     let _active = store.activity()?;
     let scope = format!("repository:{}:pull", reference.path);
-    let session = opts.session(reference, vec![scope])?;
+    let session = opts.session(reference, vec![scope]).await?;
     let (mut desc, mut bytes) = fetch_manifest(
         &session,
         &reference.remote_reference(),

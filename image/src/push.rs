@@ -38,7 +38,7 @@ pub async fn push(
     if let Some(from) = &mount_from {
         scopes.push(format!("repository:{from}:pull"));
     }
-    let session = opts.session(reference, scopes)?;
+    let session = opts.session(reference, scopes).await?;
     let blobs: Vec<Descriptor> = std::iter::once(image.manifest.config.clone())
         .chain(image.manifest.layers.iter().cloned())
         .collect();

@@ -391,8 +391,14 @@ async fn skopeo_to_dock_to_skopeo_keeps_digests() {
 }
 
 /// Push an image over plain HTTP with reqwest (for tests that do not need skopeo).
-async fn push_direct(base: &str, repo: &str, tag: &str, layer: &[u8], auth: Option<(&str, &str)>) {
-    let client = reqwest::Client::new();
+async fn push_direct(
+    client: &reqwest::Client,
+    base: &str,
+    repo: &str,
+    tag: &str,
+    layer: &[u8],
+    auth: Option<(&str, &str)>,
+) {
     let (config, manifest) = image_for(layer);
     let with_auth = |rb: reqwest::RequestBuilder| match auth {
         Some((u, p)) => rb.basic_auth(u, Some(p)),
@@ -426,6 +432,7 @@ async fn token_auth_with_dock_login() {
     let env = Env::new(work.path());
     let layer = layer_tar(work.path(), 100);
     push_direct(
+        &reqwest::Client::new(),
         &format!("http://{host}"),
         "team/app",
         "v1",
@@ -531,6 +538,7 @@ async fn killed_pull_resumes_and_completes() {
     let env = Env::new(work.path());
     let layer = layer_tar(work.path(), 6 * 1024 * 1024);
     push_direct(
+        &reqwest::Client::new(),
         &format!("http://{}", reg.host()),
         "test/big",
         "v1",
@@ -725,6 +733,10 @@ async fn basic_auth_server(
                     Ok(0) | Err(_) => break,
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
+                // A TLS ClientHello (dock tries https first): hang up, as a plain server would.
+                if req.first() == Some(&0x16) {
+                    break;
+                }
             }
             let text = String::from_utf8_lossy(&req).to_ascii_lowercase();
             let authorized = text.contains(&format!(
@@ -784,6 +796,7 @@ async fn concurrent_pulls_share_one_download() {
     let env = Env::new(work.path());
     let layer = layer_tar(work.path(), 4 * 1024 * 1024);
     push_direct(
+        &reqwest::Client::new(),
         &format!("http://{}", reg.host()),
         "test/big",
         "v1",
@@ -807,4 +820,84 @@ async fn concurrent_pulls_share_one_download() {
     );
     assert!(both.contains("waiting for another dock process"), "{both}");
     assert_store_consistent(&env.root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_registry_over_tls_is_used_before_plain_http() {
+    let have_openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_openssl {
+        eprintln!("SKIPPED: openssl is needed to make a certificate");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = dock_registry::start(ServeOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        root: dir.path().join("root"),
+        config: None,
+        tls_cert: Some(cert),
+        tls_key: Some(key),
+        insecure_anonymous: false,
+    })
+    .await
+    .unwrap();
+    let host = server.addr.to_string();
+    let tls_client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let layer = layer_tar(dir.path(), 100);
+    push_direct(
+        &tls_client,
+        &format!("https://{host}"),
+        "test/tls",
+        "v1",
+        &layer,
+        None,
+    )
+    .await;
+    let env = Env::new(dir.path());
+    // The server speaks only TLS: these work only if dock chose https (self-signed is accepted
+    // for a loopback registry, as docker does for insecure registries).
+    let (out, _) = env.ok(&["pull", &format!("{host}/test/tls:v1")]).await;
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    env.ok(&[
+        "tag",
+        &format!("{host}/test/tls:v1"),
+        &format!("{host}/test/copy:v1"),
+    ])
+    .await;
+    env.ok(&["push", &format!("{host}/test/copy:v1")]).await;
+    let r = tls_client
+        .head(format!("https://{host}/v2/test/copy/manifests/v1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.abort();
 }

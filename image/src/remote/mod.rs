@@ -3,7 +3,9 @@
 //! store's ingest files, verifying digest and size while streaming, per-layer progress, exact
 //! manifest bytes on push, cross-repository mounts and a chunk size we choose. reqwest is built
 //! with rustls and the system's root store (rustls-native-certs): no OpenSSL to link, and the
-//! host's CA decisions are honoured.
+//! host's CA decisions are honoured (`SSL_CERT_FILE`/`SSL_CERT_DIR` too). Plain http is only
+//! ever used for loopback registries and `--insecure-registry` names, after HTTPS (without
+//! certificate checks, as docker does for those) got no TLS answer; see [`connect`].
 //!
 //! [`Session`] is one repository on one registry with its scopes; it answers 401s with Basic
 //! credentials or a Docker token from the challenge's realm and retries once.
@@ -37,28 +39,43 @@ pub fn allows_plain_http(domain: &str, insecure: &[String]) -> bool {
     loopback || insecure.iter().any(|i| i == domain || i == host)
 }
 
-/// The base URL of a registry's API.
-pub fn base_url(domain: &str, insecure: &[String]) -> String {
-    let host = if domain == crate::reference::DEFAULT_DOMAIN {
+/// The host serving a registry domain's API.
+fn api_host(domain: &str) -> &str {
+    if domain == crate::reference::DEFAULT_DOMAIN {
         DOCKER_HUB_API
     } else {
         domain
-    };
-    let scheme = if allows_plain_http(domain, insecure) {
-        "http"
-    } else {
-        "https"
-    };
-    format!("{scheme}://{host}")
+    }
 }
 
-/// The HTTP client all sessions share.
-pub fn http_client() -> Result<reqwest::Client> {
+fn http_client(verify_tls: bool) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("dock/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(30))
+        .danger_accept_invalid_certs(!verify_tls)
         .build()
         .context("building the HTTP client")
+}
+
+/// A client and API base URL for `domain`. Secure registries get verified HTTPS only. Like
+/// docker, insecure ones (loopback, `--insecure-registry`) are tried over HTTPS without
+/// certificate checks first and fall back to plain http when no TLS answers.
+pub async fn connect(domain: &str, insecure: &[String]) -> Result<(reqwest::Client, String)> {
+    let host = api_host(domain);
+    if !allows_plain_http(domain, insecure) {
+        return Ok((http_client(true)?, format!("https://{host}")));
+    }
+    let client = http_client(false)?;
+    let https = format!("https://{host}");
+    let probe = client
+        .get(format!("{https}/v2/"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    match probe {
+        Ok(_) => Ok((client, https)),
+        Err(_) => Ok((client, format!("http://{host}"))),
+    }
 }
 
 /// One repository on one registry, authenticated lazily.
@@ -234,7 +251,7 @@ mod tests {
         let insecure = vec!["reg.lan:5000".to_string()];
         assert!(allows_plain_http("reg.lan:5000", &insecure));
         assert!(!allows_plain_http("reg.lan:5001", &insecure));
-        assert_eq!(base_url("docker.io", &none), "https://registry-1.docker.io");
-        assert_eq!(base_url("127.0.0.1:1", &none), "http://127.0.0.1:1");
+        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
+        assert_eq!(api_host("127.0.0.1:1"), "127.0.0.1:1");
     }
 }
