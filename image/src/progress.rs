@@ -11,6 +11,7 @@ pub struct Progress {
 }
 
 /// Progress of one blob.
+#[derive(Clone)]
 pub struct BlobProgress {
     bar: Option<ProgressBar>,
     label: String,

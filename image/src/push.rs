@@ -13,10 +13,14 @@ use anyhow::{bail, Context, Result};
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use reqwest::StatusCode;
-use std::os::unix::fs::FileExt;
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
 
 /// Blobs up to this size go up in one request; larger ones in chunks of this size.
-pub const DEFAULT_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
+/// Bodies are streamed from the store, so this bounds request sizes, not memory.
+pub const DEFAULT_CHUNK_SIZE: u64 = 256 * 1024 * 1024;
 
 /// Push the stored image named `reference`; returns the manifest descriptor pushed.
 pub async fn push(
@@ -84,6 +88,20 @@ pub async fn push(
     Ok(desc)
 }
 
+/// `len` bytes of the file at `offset`, streamed (never all in memory), advancing `bar`.
+fn file_body(path: &Path, offset: u64, len: u64, bar: &BlobProgress) -> Result<reqwest::Body> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    file.seek(SeekFrom::Start(offset))
+        .with_context(|| format!("seeking in {}", path.display()))?;
+    let reader = tokio::fs::File::from_std(file).take(len);
+    let bar = bar.clone();
+    let stream = ReaderStream::with_capacity(reader, 256 * 1024).inspect_ok(move |chunk| {
+        bar.advance(chunk.len() as u64);
+    });
+    Ok(reqwest::Body::wrap_stream(stream))
+}
+
 struct PushBlob<'a> {
     session: &'a Session,
     store: &'a Store,
@@ -140,48 +158,40 @@ impl PushBlob<'_> {
         }
         let mut loc = s.absolute(&location(&resp)?);
         let path = self.store.blob_path(&desc.digest);
-        let file =
-            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let read_at = |offset: u64, len: u64| -> Result<Vec<u8>> {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, offset)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Ok(buf)
-        };
         if desc.size <= self.chunk_size {
             bar.status("uploading");
-            let data = read_at(0, desc.size)?;
             let url = with_digest(&loc, desc);
             let resp = s
                 .send(|c| {
+                    bar.set_position(0);
                     Ok(c.put(&url)
                         .header(CONTENT_TYPE, "application/octet-stream")
-                        .body(data.clone()))
+                        .header(CONTENT_LENGTH, desc.size)
+                        .body(file_body(&path, 0, desc.size, bar)?))
                 })
                 .await?;
             expect_status(resp, &[StatusCode::CREATED], "uploading").await?;
-            bar.advance(desc.size);
         } else {
             bar.status("uploading in chunks");
             let mut offset = 0;
             while offset < desc.size {
                 let len = self.chunk_size.min(desc.size - offset);
-                let data = read_at(offset, len)?;
                 let range = format!("{offset}-{}", offset + len - 1);
                 let url = loc.clone();
                 let resp = s
                     .send(|c| {
+                        bar.set_position(offset);
                         Ok(c.patch(&url)
                             .header(CONTENT_TYPE, "application/octet-stream")
                             .header(CONTENT_RANGE, &range)
-                            .body(data.clone()))
+                            .header(CONTENT_LENGTH, len)
+                            .body(file_body(&path, offset, len, bar)?))
                     })
                     .await?;
                 let resp =
                     expect_status(resp, &[StatusCode::ACCEPTED], "uploading a chunk").await?;
                 loc = s.absolute(&location(&resp)?);
                 offset += len;
-                bar.advance(len);
             }
             let url = with_digest(&loc, desc);
             let resp = s
