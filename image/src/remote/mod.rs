@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use credentials::Credentials;
-use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -130,11 +130,16 @@ impl Session {
         self.authorization.lock().ok().and_then(|a| a.clone())
     }
 
-    fn attach(&self, rb: RequestBuilder) -> RequestBuilder {
-        match self.current() {
-            Some(a) => rb.header(AUTHORIZATION, a),
-            None => rb,
+    /// Build the request and add our credentials, only when it goes to the registry itself (an
+    /// upload Location or blob URL elsewhere never sees them).
+    fn authorized(&self, rb: RequestBuilder) -> Result<reqwest::Request> {
+        let mut req = rb.build().context("building a request")?;
+        if same_origin(req.url().as_str(), &self.base) {
+            if let Some(v) = self.current().and_then(|a| HeaderValue::from_str(&a).ok()) {
+                req.headers_mut().insert(AUTHORIZATION, v);
+            }
         }
+        Ok(req)
     }
 
     /// Send the request `make` builds; on a 401, authenticate and send a fresh one once.
@@ -142,7 +147,10 @@ impl Session {
     where
         F: Fn(&reqwest::Client) -> Result<RequestBuilder>,
     {
-        let resp = self.attach(make(&self.http)?).send().await?;
+        let resp = self
+            .http
+            .execute(self.authorized(make(&self.http)?)?)
+            .await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -152,7 +160,10 @@ impl Session {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         self.authenticate(challenge.as_deref()).await?;
-        let resp = self.attach(make(&self.http)?).send().await?;
+        let resp = self
+            .http
+            .execute(self.authorized(make(&self.http)?)?)
+            .await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             bail!("{}: unauthorized (check `dock login`)", resp.url());
         }
@@ -224,6 +235,14 @@ impl Session {
     }
 }
 
+/// Whether `url` is on the registry at `base` (same scheme, host and port).
+fn same_origin(url: &str, base: &str) -> bool {
+    match (reqwest::Url::parse(url), reqwest::Url::parse(base)) {
+        (Ok(u), Ok(b)) => u.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 /// Turn a non-success response into an error with the registry's message.
 pub async fn expect_status(resp: Response, ok: &[StatusCode], what: &str) -> Result<Response> {
     if ok.contains(&resp.status()) {
@@ -251,6 +270,23 @@ mod tests {
         let insecure = vec!["reg.lan:5000".to_string()];
         assert!(allows_plain_http("reg.lan:5000", &insecure));
         assert!(!allows_plain_http("reg.lan:5001", &insecure));
+        assert!(same_origin("http://127.0.0.1:5/v2/x", "http://127.0.0.1:5"));
+        assert!(!same_origin(
+            "http://127.0.0.1:55/v2/x",
+            "http://127.0.0.1:5"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:5.evil/v2/",
+            "http://127.0.0.1:5"
+        ));
+        assert!(!same_origin(
+            "https://127.0.0.1:5/v2/",
+            "http://127.0.0.1:5"
+        ));
+        assert!(same_origin(
+            "https://Reg.example:443/v2/",
+            "https://reg.example"
+        ));
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("127.0.0.1:1"), "127.0.0.1:1");
     }
