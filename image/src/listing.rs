@@ -56,19 +56,22 @@ pub fn human_size(bytes: u64) -> String {
         i += 1;
     }
     if i == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{:.3}", v)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            .chars()
-            .take(4)
-            .collect::<String>()
-            .trim_end_matches('.')
-            .to_string()
-            + units[i]
+        return format!("{bytes}B");
     }
+    // Three significant digits, as docker's HumanSize prints them.
+    let text = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", units[i])
 }
 
 /// `N units ago` for an RFC 3339 time, or the text itself when it does not parse.
@@ -148,6 +151,8 @@ mod tests {
         assert_eq!(human_size(1_234_567), "1.23MB");
         assert_eq!(human_size(123_456_789), "123MB");
         assert_eq!(human_size(1_000), "1kB");
+        assert_eq!(human_size(50_008_600), "50MB");
+        assert_eq!(human_size(1_235_500), "1.24MB");
     }
 
     #[test]
