@@ -901,3 +901,52 @@ async fn loopback_registry_over_tls_is_used_before_plain_http() {
     assert_eq!(r.status(), 200);
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_or_oversized_blobs_are_refused() {
+    let reg = registry(&[]).await;
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::new(work.path());
+    let layer = layer_tar(work.path(), 1000);
+    push_direct(
+        &reqwest::Client::new(),
+        &format!("http://{}", reg.host()),
+        "test/bad",
+        "v1",
+        &layer,
+        None,
+    )
+    .await;
+    let hex = &sha256(&layer)[7..];
+    let served = reg
+        ._dir
+        .path()
+        .join("root/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    let image = format!("{}/test/bad:v1", reg.host());
+    let mut corrupt = layer.clone();
+    corrupt[layer.len() / 2] ^= 0xff;
+    let mut longer = layer.clone();
+    longer.extend_from_slice(b"trailing bytes");
+    for (bytes, expect) in [
+        (&corrupt, "content mismatch"),
+        (&longer, "larger than its declared"),
+    ] {
+        std::fs::write(&served, bytes).unwrap();
+        let out = env.run(&["pull", &image]).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a bad blob was accepted");
+        assert!(err.contains(expect), "{err}");
+        assert!(!env.root.join("blobs/sha256").join(hex).exists());
+        let index = std::fs::read_to_string(env.root.join("index.json")).unwrap();
+        assert!(
+            !index.contains("test/bad"),
+            "named despite a bad layer: {index}"
+        );
+    }
+    // Once the registry serves the right bytes the pull completes and nothing is left over.
+    std::fs::write(&served, &layer).unwrap();
+    env.ok(&["pull", &image]).await;
+    assert_store_consistent(&env.root);
+}
