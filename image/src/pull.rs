@@ -162,9 +162,16 @@ async fn fetch_blob(
         bar.finish("already exists");
         return Ok(());
     }
-    let done = download(session, store, &desc, &bar)
-        .await
-        .with_context(|| format!("downloading {}", desc.digest))?;
+    let done = match download(session, store, &desc, &bar).await {
+        // A partial left by an earlier attempt may itself be bad; the mismatch deleted it, so
+        // one fresh download tells a poisoned resume from a registry serving wrong bytes.
+        Err(e) if matches!(e.downcast_ref(), Some(StoreError::Mismatch { .. })) => {
+            bar.status("verification failed, downloading again");
+            download(session, store, &desc, &bar).await
+        }
+        other => other,
+    }
+    .with_context(|| format!("downloading {}", desc.digest))?;
     bar.finish(done);
     Ok(())
 }

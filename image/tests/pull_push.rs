@@ -949,4 +949,16 @@ async fn corrupt_or_oversized_blobs_are_refused() {
     std::fs::write(&served, &layer).unwrap();
     env.ok(&["pull", &image]).await;
     assert_store_consistent(&env.root);
+
+    // A poisoned partial download (right length so far, wrong bytes) is resumed, fails
+    // verification, and the pull recovers by downloading afresh.
+    env.ok(&["rmi", &image]).await;
+    let partial = env.root.join("ingest").join(format!("sha256-{hex}"));
+    std::fs::write(&partial, &corrupt[..layer.len() / 2 + 10]).unwrap();
+    let (_, err) = env.ok(&["pull", &image]).await;
+    assert!(
+        err.contains("resuming at") && err.contains("downloading again"),
+        "{err}"
+    );
+    assert_store_consistent(&env.root);
 }
