@@ -1,5 +1,16 @@
-//! `dock`: berth's image tool. Today it runs an OCI registry (`dock registry ...`); pull, push,
-//! run and build join the same [`Command`] enum later.
+//! `dock`: berth's image tool: a local image store (`images`, `tag`, `rmi`), a registry client
+//! (`pull`, `push`, `login`, `logout`) and an OCI registry (`dock registry ...`). Run and build
+//! join the same [`Command`] enum later.
+
+mod commands;
+mod listing;
+mod manifest;
+mod progress;
+mod pull;
+mod push;
+mod reference;
+mod remote;
+mod store;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -22,6 +33,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Download an image from a registry.
+    Pull(commands::PullArgs),
+    /// Upload an image to a registry.
+    Push(commands::PushArgs),
+    /// List stored images.
+    Images(commands::ImagesArgs),
+    /// Give an image another name.
+    Tag(commands::TagArgs),
+    /// Remove image names and the blobs no other image needs.
+    Rmi(commands::RmiArgs),
+    /// Save credentials for a registry.
+    Login(commands::LoginArgs),
+    /// Forget credentials for a registry.
+    Logout(commands::LogoutArgs),
     /// Run and administer an OCI distribution registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -92,6 +117,13 @@ enum UserCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Pull(a) => commands::pull(a),
+        Command::Push(a) => commands::push(a),
+        Command::Images(a) => commands::images(a),
+        Command::Tag(a) => commands::tag(a),
+        Command::Rmi(a) => commands::rmi(a),
+        Command::Login(a) => commands::login(a),
+        Command::Logout(a) => commands::logout(a),
         Command::Registry(RegistryCommand::Serve(args)) => serve(args),
         Command::Registry(RegistryCommand::User(UserCommand::Add { name, root })) => {
             user_add(&name, &root)

@@ -208,6 +208,21 @@ async fn token_flow_grants_only_permitted_scopes() {
         .await
         .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    // Repeated scope parameters (as docker sends for a cross-repository mount) all count.
+    let t = token(
+        Some(("bob", "b-pass")),
+        "repository:team/y:pull&scope=repository:pub/x:pull",
+    )
+    .await;
+    for repo in ["team/y", "pub/x"] {
+        let r = reg
+            .req(Method::GET, &format!("/v2/{repo}/manifests/v1"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{repo}");
+    }
     let t = token(Some(("alice", "a-pass")), "repository:team/y:push").await;
     let r = reg
         .req(Method::POST, "/v2/team/y/blobs/uploads/")

@@ -143,9 +143,23 @@ async fn handle<S: Storage>(
     user: &mut Option<String>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let query: HashMap<String, String> = axum::extract::Query::try_from_uri(&parts.uri)
+    let pairs: Vec<(String, String)> = axum::extract::Query::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or_default();
+    let mut query: HashMap<String, String> = HashMap::new();
+    for (k, v) in pairs {
+        // Token requests repeat `scope` (docker asks for the source repository of a
+        // cross-repository mount too): keep them all, space-separated as issue_token reads them.
+        match query.get_mut(&k) {
+            Some(prev) if k == "scope" => {
+                prev.push(' ');
+                prev.push_str(&v);
+            }
+            _ => {
+                query.insert(k, v);
+            }
+        }
+    }
     let realm = realm(&parts.headers, reg.tls);
     let principal = reg.access.identify(&parts.headers, &realm)?;
     user.clone_from(&principal.user);
