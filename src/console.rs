@@ -63,6 +63,24 @@ fn bind_console(slave: &OwnedFd) -> Result<()> {
         .map_err(|e| Error::sys(format!("bind the pty onto {console}"), e))
 }
 
+/// Where the process's pty master goes: `(console, relay)`. With a terminal, `console` is
+/// the socket the container side sends the master on: the caller's `--console-socket`, or,
+/// without one, one end of a pair whose other end (`relay`) berth keeps to relay the pty
+/// itself (foreground `run` and `exec`). Without a terminal, neither.
+pub fn endpoints(
+    terminal: bool,
+    socket: Option<&Path>,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match socket {
+        _ if !terminal => Ok((None, None)),
+        Some(p) => Ok((Some(connect_socket(p)?), None)),
+        None => {
+            let (ours, theirs) = socket_pair()?;
+            Ok((Some(theirs), Some(ours)))
+        }
+    }
+}
+
 /// A connected stream pair standing in for `--console-socket` when berth relays the pty.
 pub fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     nix::sys::socket::socketpair(

@@ -134,17 +134,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     if root.container_dir(&opts.id).exists() {
         return Err(Error::AlreadyExists(opts.id.clone()));
     }
-    // In the foreground without --console-socket, berth itself receives the pty and relays it.
-    let mut relay_end = None;
-    let console = match &opts.console_socket {
-        Some(p) if terminal => Some(crate::console::connect_socket(p)?),
-        None if terminal => {
-            let (ours, theirs) = crate::console::socket_pair()?;
-            relay_end = Some(ours);
-            Some(theirs)
-        }
-        _ => None,
-    };
+    let (console, relay_end) = crate::console::endpoints(terminal, opts.console_socket.as_deref())?;
     let linux = spec.linux().clone().unwrap_or_default();
 
     let dir = root.reserve(&opts.id)?;
@@ -413,7 +403,7 @@ fn open_v2_cgroup(cgroup: &CgroupManager) -> Option<OwnedFd> {
 }
 
 /// Writes the pid file through a temp file and a rename, so readers never see it half-written.
-fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
+pub(super) fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {

@@ -211,16 +211,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
         None => None,
     };
     let pidfd = open_pidfd(&st)?;
-    let mut relay_end = None;
-    let console = match &opts.console_socket {
-        Some(p) if terminal => Some(crate::console::connect_socket(p)?),
-        None if terminal => {
-            let (ours, theirs) = crate::console::socket_pair()?;
-            relay_end = Some(ours);
-            Some(theirs)
-        }
-        _ => None,
-    };
+    let (console, relay_end) = crate::console::endpoints(terminal, opts.console_socket.as_deref())?;
     let flags = namespaces_to_join(st.pid)?;
     if flags & libc::CLONE_NEWPID != 0 {
         // SAFETY: setns on a pidfd we own; for CLONE_NEWPID it only changes the pid
@@ -312,14 +303,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
         Err(e) => return Err(Error::Other(format!("exec: {e}"))),
     }
     if let Some(pid_file) = &opts.pid_file {
-        let abs = if pid_file.is_absolute() {
-            pid_file.clone()
-        } else {
-            std::env::current_dir()
-                .map_err(|e| Error::io(".", e))?
-                .join(pid_file)
-        };
-        state::write_atomic(&abs, pid.to_string().as_bytes())?;
+        super::create::write_pid_file(pid_file, pid)?;
     }
     Ok(Execed {
         pid,
