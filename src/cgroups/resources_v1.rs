@@ -310,6 +310,29 @@ mod tests {
         assert_eq!(read(&cg.mgr, "cpu", "cpu.cfs_quota_us"), "-1");
     }
 
+    /// A block I/O weight lands in blkio.weight, or blkio.bfq.weight under BFQ; a host whose
+    /// I/O scheduler offers neither refuses it naming the file, as runc does.
+    #[test]
+    fn block_io_weight_goes_to_the_file_the_scheduler_offers() {
+        let cg = TestCgroup::new();
+        let r = resources(r#"{"blockIO": {"weight": 300}}"#);
+        let blkio_root = Path::new("/sys/fs/cgroup/blkio");
+        let offered = blkio_root.join("blkio.weight").exists()
+            || blkio_root.join("blkio.bfq.weight").exists();
+        match cg.mgr.create(Some(&r)) {
+            Ok(()) => {
+                assert!(offered, "weight accepted on a host without a weight file");
+                let blkio = cg.mgr.controller_dir("blkio").unwrap();
+                let file = weight_file(blkio, "blkio.weight", "blkio.bfq.weight");
+                assert!(fsio::read(blkio, file).unwrap().contains("300"));
+            }
+            Err(e) => {
+                assert!(!offered, "weight refused on a host that offers it: {e}");
+                assert!(e.to_string().contains("blkio.weight"), "{e}");
+            }
+        }
+    }
+
     #[test]
     fn create_applies_and_update_changes_limits() {
         let cg = TestCgroup::new();
@@ -320,7 +343,6 @@ mod tests {
                        "kernelTCP": 16777216},
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000, "cpus": "0", "mems": "0"},
             "pids": {"limit": 42},
-            "blockIO": {"weight": 300},
             "devices": [
                 {"allow": false, "access": "rwm"},
                 {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
@@ -348,10 +370,6 @@ mod tests {
         assert_eq!(read(m, "cpu", "cpu.cfs_burst_us"), "1000");
         assert_eq!(read(m, "cpuset", "cpuset.cpus"), "0");
         assert_eq!(read(m, "pids", "pids.max"), "42");
-        // No blkio.weight on this host's BFQ: the bfq file takes the value.
-        let blkio = m.controller_dir("blkio").unwrap();
-        let file = weight_file(blkio, "blkio.weight", "blkio.bfq.weight");
-        assert!(fsio::read(blkio, file).unwrap().contains("300"));
         assert_eq!(read(m, "devices", "devices.list"), "c 1:3 rwm\nc 136:* rw");
 
         // Shrinking memory+swap below the old memsw writes the limit first; growing
