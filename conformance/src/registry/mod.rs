@@ -6,6 +6,7 @@
 //! test on any 5xx answer, then checks that every stored blob still hashes to its name (the
 //! suite's "never a 500, nothing corrupted").
 
+pub mod clients;
 pub mod http;
 
 use crate::tempdir::TempDir;
