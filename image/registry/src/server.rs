@@ -13,6 +13,7 @@ use crate::users::{Users, UsersError};
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -189,6 +190,11 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         (None, None) => {
             let listener = tokio::net::TcpListener::bind(opts.addr).await?;
             let addr = listener.local_addr()?;
+            // Small answers (HEAD, manifests, upload sessions) go out at once instead of
+            // waiting on Nagle for the client's delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let task = tokio::spawn(async move {
                 axum::serve(
                     listener,
