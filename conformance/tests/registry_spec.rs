@@ -167,8 +167,13 @@ fn end_5_chunks_in_order_only_with_the_current_range_on_416() {
     let r = patch("5-9", b"56789");
     r.assert_status(202);
     assert_eq!(r.header("range"), "0-9");
-    // A chunk without Content-Range appends.
-    let r = reg.send(Request::new("PATCH", &loc).body("ab"));
+    // A chunk without Content-Range appends, here streamed with chunked transfer encoding
+    // (no Content-Length), as skopeo and podman send layers.
+    let req = format!(
+        "PATCH {loc} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n"
+    );
+    let r = reg.raw(req.as_bytes(), false);
+    r.assert_status(202);
     assert_eq!(r.header("range"), "0-11");
     // end-6 with the last chunk in the PUT body.
     let d = sha256(b"0123456789abc");
@@ -668,16 +673,8 @@ fn end_9_manifest_and_tag_deletes() {
 fn bad_names_digests_and_methods_are_spec_errors() {
     let reg = Served::open("names");
     for name in ["UPPER", "a__b___c", "-a", "a/", "a//b", "a.-b", "_x"] {
-        let r = reg.call("GET", &format!("/v2/{name}/tags/list"));
-        assert!(
-            r.status == 400 || r.status == 404,
-            "name {name:?}: {} {}",
-            r.status,
-            String::from_utf8_lossy(&r.body)
-        );
-        if r.status == 400 {
-            r.assert_error(400, "NAME_INVALID");
-        }
+        reg.call("GET", &format!("/v2/{name}/tags/list"))
+            .assert_error(400, "NAME_INVALID");
     }
     reg.call("POST", "/v2/a__b___c/blobs/uploads/")
         .assert_error(400, "NAME_INVALID");

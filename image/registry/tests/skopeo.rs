@@ -1,5 +1,6 @@
 //! A real client: skopeo copies a locally built OCI image into the registry and back out, and
-//! the digests must be identical. Skipped (with a message) only when skopeo is not installed.
+//! the digests must be identical. Fails with an install hint when skopeo is missing (CI
+//! installs it).
 
 mod common;
 
@@ -7,11 +8,12 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-fn skopeo_available() -> bool {
-    Command::new("skopeo")
+fn require_skopeo() {
+    let found = Command::new("skopeo")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "skopeo is not installed: apt-get install -y skopeo");
 }
 
 /// Write an OCI image layout at `dir` with one layer (a tar made here) tagged `tag`; returns
@@ -142,20 +144,14 @@ async fn roundtrip(reg: &TestRegistry, creds: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_copy_in_and_out_anonymous() {
-    if !skopeo_available() {
-        eprintln!("SKIPPED: skopeo is not installed (apt-get install -y skopeo)");
-        return;
-    }
+    require_skopeo();
     let reg = open().await;
     roundtrip(&reg, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_copy_with_token_auth() {
-    if !skopeo_available() {
-        eprintln!("SKIPPED: skopeo is not installed (apt-get install -y skopeo)");
-        return;
-    }
+    require_skopeo();
     let reg = start(r#"{"access_log": false}"#, &[("alice", "wonderland")]).await;
     // Without credentials the push is refused.
     let work = tempfile::tempdir().unwrap();
