@@ -1,6 +1,7 @@
 //! Real clients against `dock registry serve`: buildah builds a busybox image from scratch and
-//! pushes it, podman pulls it into separate storage and pushes it again (OCI and Docker
-//! schema2), skopeo inspects; every digest a client reports must equal what skopeo sees. With
+//! pushes it, skopeo copies it out to an OCI layout and back in, podman pulls it into separate
+//! storage and pushes it again (OCI and Docker schema2); every digest a client reports must
+//! equal what skopeo sees. With
 //! users configured the same runs go through `podman login` and the Bearer token flow (and
 //! buildah's `--creds`), and anonymous pushes are refused.
 //!
@@ -52,6 +53,29 @@ fn round_trip(clients: &Clients, reg: &Served, creds: Option<&str>) {
     let built = clients.read("buildah.digest");
     assert!(built.starts_with("sha256:"), "{built}");
     assert_eq!(clients.remote_digest(&pushed, creds), built);
+
+    // skopeo copies it out to an OCI layout and back in under another name, unchanged.
+    let layout_dir = clients.path().join("layout");
+    let layout = format!("oci:{}:v1", layout_dir.display());
+    let mut out = vec!["copy".to_string(), "--src-tls-verify=false".into()];
+    let mut back = vec!["copy".to_string(), "--dest-tls-verify=false".into()];
+    if let Some(c) = creds {
+        out.push(format!("--src-creds={c}"));
+        back.push(format!("--dest-creds={c}"));
+    }
+    let via_skopeo = format!("{addr}/skopeo/bb:v1");
+    out.extend([format!("docker://{pushed}"), layout.clone()]);
+    back.extend([layout, format!("docker://{via_skopeo}")]);
+    for args in [out, back] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        clients.skopeo(&args).assert_ok();
+    }
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout_dir.join("index.json")).expect("layout index.json"),
+    )
+    .expect("index JSON");
+    assert_eq!(index["manifests"][0]["digest"], built.as_str());
+    assert_eq!(clients.remote_digest(&via_skopeo, creds), built);
 
     // podman pulls it into storage "b"; the image keeps the registry's digest.
     clients
