@@ -212,7 +212,9 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             let listener = std::net::TcpListener::bind(opts.addr)?;
             listener.set_nonblocking(true)?;
             let addr = listener.local_addr()?;
-            let server = axum_server::from_tcp_rustls(listener, tls);
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            let server = axum_server::from_tcp(listener).acceptor(acceptor);
             let task = tokio::spawn(async move {
                 server
                     .serve(app.into_make_service_with_connect_info::<SocketAddr>())
