@@ -17,6 +17,7 @@ pub mod facts;
 pub mod harness;
 pub mod host;
 pub mod locate;
+pub mod registry;
 pub mod rootfs;
 pub mod spec;
 pub mod tempdir;

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark: skopeo push and pull of a 5 MB and a 50 MB single-layer image against our registry
 # (dock registry serve) and Debian's docker-registry (distribution 2.8), in one run, on loopback.
-# Prints wall times per operation (best of RUNS) and both servers' peak RSS (VmHWM).
+# Prints wall times per operation (best of RUNS, runs interleaved between the two servers) and
+# both servers' peak RSS (VmHWM).
 #
 # Usage: image/registry/bench/skopeo-vs-distribution.sh [path/to/dock]   (default: release build)
 # Needs: skopeo, docker-registry (apt-get install -y skopeo docker-registry), tar, gzip.
 set -euo pipefail
 
 DOCK=${1:-${CARGO_TARGET_DIR:-target}/release/dock}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 SIZES_MB=${SIZES_MB:-"5 50"}
 command -v skopeo >/dev/null || { echo "skopeo missing"; exit 1; }
 command -v docker-registry >/dev/null || { echo "docker-registry missing"; exit 1; }
@@ -71,31 +72,33 @@ best() { sort -g | head -1; }
 export REGISTRY_AUTH_FILE=$WORK/auth.json
 
 printf '%-8s %-6s %12s %12s %8s\n' size op "dock (s)" "distrib (s)" ratio
+one_run() { # who port mb run -> appends to the push/pull lists of who
+    local who=$1 port=$2 mb=$3 run=$4 s e
+    # A fresh image each run: skopeo's blob-info cache would otherwise turn pushes into
+    # cross-repository mounts.
+    local img="$WORK/img-$who-$run"
+    make_image "$img" "$mb"
+    local ref="docker://127.0.0.1:$port/bench/img$mb-$run:v1"
+    s=$(now); skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$img:v1" "$ref"; e=$(now)
+    echo "$e - $s" | bc -l >> "$WORK/$who-push"
+    rm -rf "$WORK/out" "$img"
+    s=$(now); skopeo --insecure-policy copy -q --src-tls-verify=false "$ref" "oci:$WORK/out:v1"; e=$(now)
+    echo "$e - $s" | bc -l >> "$WORK/$who-pull"
+    rm -rf "$WORK/out"
+}
 for mb in $SIZES_MB; do
-    declare -A t=()
-    for who in ours theirs; do
-        port=$OURS; [ "$who" = theirs ] && port=$THEIRS
-        pushes=(); pulls=()
-        for run in $(seq "$RUNS"); do
-            # A fresh image each run: skopeo's blob-info cache would otherwise turn pushes
-            # into cross-repository mounts.
-            img="$WORK/img-$who-$run"
-            make_image "$img" "$mb"
-            ref="docker://127.0.0.1:$port/bench/img$mb-$run:v1"
-            s=$(now); skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$img:v1" "$ref"; e=$(now)
-            pushes+=("$(echo "$e - $s" | bc -l)")
-            rm -rf "$WORK/out" "$img"
-            s=$(now); skopeo --insecure-policy copy -q --src-tls-verify=false "$ref" "oci:$WORK/out:v1"; e=$(now)
-            pulls+=("$(echo "$e - $s" | bc -l)")
-            rm -rf "$WORK/out"
+    rm -f "$WORK"/ours-* "$WORK"/theirs-*
+    # Interleaved, alternating who goes first, so load from elsewhere on the host hits both.
+    for run in $(seq "$RUNS"); do
+        if [ $((run % 2)) -eq 1 ]; then order="ours theirs"; else order="theirs ours"; fi
+        for who in $order; do
+            port=$OURS; [ "$who" = theirs ] && port=$THEIRS
+            one_run "$who" "$port" "$mb" "$run"
         done
-        t[$who-push]=$(printf '%s\n' "${pushes[@]}" | best)
-        t[$who-pull]=$(printf '%s\n' "${pulls[@]}" | best)
     done
     for op in push pull; do
-        printf '%-8s %-6s %12.3f %12.3f %8.2f\n' "${mb}MB" "$op" "${t[ours-$op]}" "${t[theirs-$op]}" \
-            "$(echo "${t[ours-$op]} / ${t[theirs-$op]}" | bc -l)"
+        o=$(best < "$WORK/ours-$op"); t=$(best < "$WORK/theirs-$op")
+        printf '%-8s %-6s %12.3f %12.3f %8.2f\n' "${mb}MB" "$op" "$o" "$t" "$(echo "$o / $t" | bc -l)"
     done
-    unset t
 done
 echo "peak RSS: dock $(grep VmHWM /proc/$OURS_PID/status | awk '{print $2, $3}'), distribution $(grep VmHWM /proc/$THEIRS_PID/status | awk '{print $2, $3}')"

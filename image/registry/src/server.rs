@@ -13,6 +13,7 @@ use crate::users::{Users, UsersError};
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -189,6 +190,11 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         (None, None) => {
             let listener = tokio::net::TcpListener::bind(opts.addr).await?;
             let addr = listener.local_addr()?;
+            // Small answers (HEAD, manifests, upload sessions) go out at once instead of
+            // waiting on Nagle for the client's delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let task = tokio::spawn(async move {
                 axum::serve(
                     listener,
@@ -206,7 +212,9 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             let listener = std::net::TcpListener::bind(opts.addr)?;
             listener.set_nonblocking(true)?;
             let addr = listener.local_addr()?;
-            let server = axum_server::from_tcp_rustls(listener, tls);
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            let server = axum_server::from_tcp(listener).acceptor(acceptor);
             let task = tokio::spawn(async move {
                 server
                     .serve(app.into_make_service_with_connect_info::<SocketAddr>())

@@ -8,10 +8,6 @@ use crate::storage::Storage;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use tokio_util::io::ReaderStream;
-
-/// Buffer size for streaming blob bodies out.
-const STREAM_CHUNK: usize = 1024 * 1024;
 
 /// `HEAD`/`GET /v2/<name>/blobs/<digest>`.
 pub async fn get<S: Storage>(ctx: &Ctx<'_, S>, name: &str, d: &str) -> Result<Response, ApiError> {
@@ -48,8 +44,7 @@ pub async fn get<S: Storage>(ctx: &Ctx<'_, S>, name: &str, d: &str) -> Result<Re
     if ctx.method == Method::HEAD {
         return Ok(respond(status, &headers, Body::empty()));
     }
-    let reader = storage.blob_read(&d, offset, len).await?;
-    let body = Body::from_stream(ReaderStream::with_capacity(reader, STREAM_CHUNK));
+    let body = Body::from_stream(storage.blob_stream(&d, offset, len).await?);
     Ok(respond(status, &headers, body))
 }
 

@@ -18,6 +18,21 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Durably create an empty file (a link whose existence is its whole content): there is no
+/// content to tear, so no temp file and no file fsync, only the directory's.
+pub fn create_empty(path: &Path) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("path has no parent"))?;
+    fs::create_dir_all(dir)?;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    sync_dir(dir)
+}
+
 /// Atomically replace `path` with `data`, creating parent directories.
 pub fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path

@@ -13,8 +13,8 @@
 //! Name components never start with `_`, so the `_` directories cannot collide with nested
 //! repository names.
 
-use super::atomic::{random_hex, remove_file, sync_dir, write_file};
-use super::{ByteReader, ReferrerDescriptor, Storage, StorageError, StorageResult};
+use super::atomic::{create_empty, random_hex, remove_file, sync_dir, write_file};
+use super::{ByteReader, ByteStream, ReferrerDescriptor, Storage, StorageError, StorageResult};
 use crate::digest::{Algorithm, Digest, Hasher};
 use std::collections::HashMap;
 use std::fs;
@@ -22,7 +22,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Size of the buffers used when streaming blob data.
 const IO_BUF: usize = 256 * 1024;
@@ -258,7 +258,7 @@ fn link_blob_sync(blob: &Path, link: &Path) -> StorageResult<()> {
         r => r?,
     }
     if !link.exists() {
-        write_file(link, b"")?;
+        create_empty(link)?;
     }
     Ok(())
 }
@@ -283,6 +283,17 @@ impl Storage for FsStorage {
         }
         // No extra buffering: the API reads in large chunks already.
         Ok(Box::pin(f.take(len)))
+    }
+
+    async fn blob_stream(&self, d: &Digest, offset: u64, len: u64) -> StorageResult<ByteStream> {
+        let path = self.blob_path(d);
+        let file = blocking(move || match fs::File::open(path) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::BlobUnknown),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
+        Ok(super::read_ahead::stream_file(file, offset, len))
     }
 
     async fn blob_bytes(&self, d: &Digest) -> StorageResult<Vec<u8>> {
@@ -375,56 +386,24 @@ impl Storage for FsStorage {
         id: &str,
         start: Option<u64>,
         len: Option<u64>,
-        mut body: ByteReader,
+        body: ByteReader,
     ) -> StorageResult<u64> {
         let data = self.upload_data(repo, id)?;
         let state = self.hash_state(id);
         let mut state = state.lock().await;
-        let file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&data)
-            .await?;
-        let size = file.metadata().await?.len();
+        let (file, size) = blocking(move || {
+            let file = fs::File::options().append(true).open(&data)?;
+            let size = file.metadata()?.len();
+            Ok((file, size))
+        })
+        .await?;
         if let Some(s) = start {
             if s != size {
                 return Err(StorageError::OutOfOrder { size });
             }
         }
-        let mut hasher = (state.at == size).then(|| state.hasher.clone());
-        let mut out = BufWriter::with_capacity(IO_BUF * 4, file);
-        let mut buf = vec![0u8; IO_BUF];
-        let mut written: u64 = 0;
-        let result: StorageResult<()> = async {
-            loop {
-                let n = body
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| StorageError::BodyRead(e.to_string()))?;
-                if n == 0 {
-                    break;
-                }
-                written += n as u64;
-                if len.is_some_and(|l| written > l) {
-                    return Err(StorageError::SizeMismatch);
-                }
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&buf[..n]);
-                }
-                out.write_all(&buf[..n]).await?;
-            }
-            if len.is_some_and(|l| written != l) {
-                return Err(StorageError::SizeMismatch);
-            }
-            out.flush().await?;
-            Ok(())
-        }
-        .await;
-        if let Err(e) = result {
-            // Roll the chunk back so the session stays consistent and resumable.
-            let file = out.into_inner();
-            file.set_len(size).await?;
-            return Err(e);
-        }
+        let hasher = (state.at == size).then(|| state.hasher.clone());
+        let (written, hasher) = super::upload_writer::append(file, size, len, hasher, body).await?;
         let new_size = size + written;
         match hasher {
             Some(h) => {

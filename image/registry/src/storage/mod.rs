@@ -6,8 +6,12 @@
 
 pub mod atomic;
 pub mod fs;
+pub mod read_ahead;
+pub mod upload_writer;
 
 use crate::digest::Digest;
+use bytes::Bytes;
+use futures_util::Stream;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
@@ -15,6 +19,12 @@ use tokio::io::AsyncRead;
 
 /// A boxed byte stream, used for request bodies going in and blob contents coming out.
 pub type ByteReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Blob contents as a stream of owned chunks, ready to become an HTTP body without copying.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Chunk size for [`Storage::blob_stream`]'s default implementation.
+const DEFAULT_STREAM_CHUNK: usize = 256 * 1024;
 
 /// Result alias for storage operations.
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -68,6 +78,23 @@ pub trait Storage: Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> impl Future<Output = StorageResult<ByteReader>> + Send;
+    /// Stream `len` bytes of a blob from `offset` (what blob GETs send). Backends override
+    /// this when they can read ahead better than through [`Storage::blob_read`].
+    fn blob_stream(
+        &self,
+        d: &Digest,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = StorageResult<ByteStream>> + Send {
+        async move {
+            let reader = self.blob_read(d, offset, len).await?;
+            let stream: ByteStream = Box::pin(tokio_util::io::ReaderStream::with_capacity(
+                reader,
+                DEFAULT_STREAM_CHUNK,
+            ));
+            Ok(stream)
+        }
+    }
     /// Read a whole (small) blob into memory; callers bound the size first.
     fn blob_bytes(&self, d: &Digest) -> impl Future<Output = StorageResult<Vec<u8>>> + Send;
     /// Store bytes whose digest the caller has computed.
