@@ -10,7 +10,13 @@ mod pull;
 mod push;
 mod reference;
 mod remote;
+#[allow(dead_code)] // Wired into pull, rmi and (on branch dockrun) run as they land.
+mod snapshot;
 mod store;
+
+/// The unpacker lives in the library (so image/tests/ can drive it); `crate::unpack` is it.
+#[allow(unused_imports)]
+use dock::unpack;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};

@@ -1,0 +1,1 @@
+//! fd-based operations inside a root directory.
