@@ -10,7 +10,8 @@ mod pull;
 mod push;
 mod reference;
 mod remote;
-#[allow(dead_code)] // Wired into pull, rmi and (on branch dockrun) run as they land.
+// prepare_rootfs / release_rootfs are for `dock run` (#8, branch dockrun).
+#[allow(dead_code)]
 mod snapshot;
 mod store;
 

@@ -143,7 +143,23 @@ fn stacks() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         Dir("a", 0o700),
         File("a/fresh", "fresh", 0o644),
     ]);
+    let nested_lower = tar(&[
+        Dir("d", 0o755),
+        Dir("d/sub", 0o755),
+        File("d/sub/old", "old", 0o644),
+        File("d/lower-only", "x", 0o644),
+    ]);
+    let nested_upper = tar(&[
+        Dir("d", 0o755),
+        Dir("d/sub", 0o700),
+        File("d/.wh..wh..opq", "", 0o644),
+        File("d/sub/new", "new", 0o644),
+    ]);
     vec![
+        (
+            "opaque after a relisted dir",
+            vec![nested_lower, nested_upper],
+        ),
         (
             "whiteouts, opaque dirs, replacements",
             vec![base, middle, top],

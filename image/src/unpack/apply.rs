@@ -451,7 +451,7 @@ impl Applier<'_> {
     /// Directory mtimes, last (children changed them), deepest first.
     fn finish(&mut self) -> Result<(), UnpackError> {
         let mut times = std::mem::take(&mut self.dir_times);
-        times.sort_by(|a, b| b.0.components().len().cmp(&a.0.components().len()));
+        times.sort_by_key(|t| std::cmp::Reverse(t.0.components().len()));
         for (path, t) in times {
             let fd = match self.root.open_dir_read(&path) {
                 Ok(fd) => fd,
