@@ -478,14 +478,13 @@ fn fchmod_nofollow(parent: BorrowedFd<'_>, name: &OsStr, mode: u32) -> OpResult<
     if err != Errno::ENOSYS {
         return op("changing mode", Err(err));
     }
-    if kind_at(parent, name)? == Some(Kind::Other) {
-        let st = op(
-            "changing mode",
-            fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW),
-        )?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
-            return Ok(());
-        }
+    // Pre-6.6 kernel: only for what we just made ourselves and see is not a symlink.
+    let st = op(
+        "changing mode",
+        fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW),
+    )?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+        return Ok(());
     }
     op(
         "changing mode",
