@@ -10,7 +10,14 @@ mod pull;
 mod push;
 mod reference;
 mod remote;
+// prepare_rootfs / release_rootfs are for `dock run` (#8, branch dockrun).
+#[allow(dead_code)]
+mod snapshot;
 mod store;
+
+/// The unpacker lives in the library (so image/tests/ can drive it); `crate::unpack` is it.
+#[allow(unused_imports)]
+use dock::unpack;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};

@@ -103,6 +103,11 @@ impl Store {
         })
     }
 
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn activity_file(&self) -> Result<File, StoreError> {
         let path = self.root.join("active.lock");
         OpenOptions::new()
