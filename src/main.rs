@@ -259,6 +259,15 @@ impl Command {
             Command::Update { .. } => "update",
         }
     }
+
+    /// Whether the command starts processes in a container (the init, an exec'd process):
+    /// those must never run from the host's berth file (CVE-2019-5736, `exe_seal`).
+    fn starts_container_processes(&self) -> bool {
+        matches!(
+            self,
+            Command::Create { .. } | Command::Run { .. } | Command::Exec(_)
+        )
+    }
 }
 
 fn main() {
@@ -331,6 +340,11 @@ fn run(cli: Cli) -> Result<i32> {
     };
     if cli.trace || std::env::var_os("BERTH_TRACE").is_some_and(|v| v == "1") {
         berth::trace::enable(command.name());
+    }
+    if command.starts_container_processes() && cfg!(not(feature = "no-exe-seal")) {
+        // Returns only once berth runs from a sealed copy; re-executes itself otherwise.
+        berth::exe_seal::ensure(&root.dir)?;
+        berth::trace::mark("exe-sealed");
     }
     match command {
         Command::Create {
