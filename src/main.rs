@@ -103,9 +103,10 @@ struct ExecArgs {
     /// Exec even when the container is paused.
     #[arg(long)]
     ignore_paused: bool,
-    /// Sub-cgroup to run in (not supported yet).
-    #[arg(long, value_name = "PATH")]
-    cgroup: Option<String>,
+    /// Run in an existing sub-cgroup of the container's: PATH (every hierarchy), or
+    /// CONTROLLER[,CONTROLLER]:PATH per v1 controller; repeatable.
+    #[arg(long, value_name = "[CONTROLLER:]PATH")]
+    cgroup: Vec<String>,
     id: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -508,9 +509,6 @@ fn run(cli: Cli) -> Result<i32> {
                 id,
                 args,
             } = *a;
-            if cgroup.is_some() {
-                bail!("exec --cgroup: sub-cgroups are not supported yet");
-            }
             let st = root.load(&id)?;
             let overrides = ProcessOverrides {
                 args,
@@ -532,6 +530,7 @@ fn run(cli: Cli) -> Result<i32> {
                 console_socket,
                 preserve_fds,
                 ignore_paused,
+                sub_cgroups: cgroup,
             };
             let execed = container::exec::exec(&root, &opts, &proc_spec)?;
             if detach {
