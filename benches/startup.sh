@@ -4,6 +4,10 @@
 #
 #   sudo benches/startup.sh [RUNS]          (default 100; RUNS >= 50 is meaningful)
 #   BERTH=/path/to/berth benches/startup.sh
+#   BERTH_UNSEALED=/path/to/berth benches/startup.sh
+#       adds a berth built with `--features no-exe-seal` (no CVE-2019-5736 re-exec from a
+#       sealed copy) as the column "unsealed", and the ratio berth/unsealed: what the
+#       protection costs, measured in the same interleaved run.
 #
 # crun 1.8 refuses this host's hybrid cgroup layout unless the cgroup2 mount's
 # cgroup.controllers is hidden, so every runtime runs in one private mount namespace with
@@ -16,7 +20,8 @@ BERTH=${BERTH:-${CARGO_TARGET_DIR:-$here/target}/release/berth}
 BUSYBOX=$(command -v busybox) || { echo "install busybox-static" >&2; exit 1; }
 
 if [ -z "${BERTH_BENCH_INNER:-}" ]; then
-    exec unshare -m --propagation private env BERTH_BENCH_INNER=1 BERTH="$BERTH" "$0" "$@"
+    exec unshare -m --propagation private env BERTH_BENCH_INNER=1 BERTH="$BERTH" \
+        BERTH_UNSEALED="${BERTH_UNSEALED:-}" "$0" "$@"
 fi
 if [ -e /sys/fs/cgroup/unified/cgroup.controllers ] && [ -d /sys/fs/cgroup/memory ]; then
     mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers
@@ -62,6 +67,10 @@ json.dump(cfg, open(f"{work}/bundle-seccomp/config.json", "w"))
 PY
 
 runtimes=("berth=$BERTH")
+if [ -n "${BERTH_UNSEALED:-}" ]; then
+    [ -x "$BERTH_UNSEALED" ] || { echo "BERTH_UNSEALED=$BERTH_UNSEALED is not executable" >&2; exit 1; }
+    runtimes+=("unsealed=$BERTH_UNSEALED")
+fi
 command -v runc >/dev/null && runtimes+=("runc=$(command -v runc)")
 command -v crun >/dev/null && runtimes+=("crun=$(command -v crun)")
 command -v youki >/dev/null && runtimes+=("youki=$(command -v youki)")
@@ -117,7 +126,7 @@ results["state"] = {n: statistics.median(v) for n, v in times.items()}
 names = [n for n, _ in rts]
 print(f"median ms over {runs} interleaved runs each")
 hdr = f"| {'scenario':<22} | " + " | ".join(f"{n:>8}" for n in names)
-ratios = [r for r in ("runc", "crun") if r in names]
+ratios = [r for r in ("unsealed", "runc", "crun") if r in names]
 hdr += "".join(f" | berth/{r}" for r in ratios) + " |"
 print(hdr)
 print("|" + "-" * 24 + "|" + "|".join("-" * 10 for _ in names) + "".join("|" + "-" * (7 + len(r)) for r in ratios) + "|")

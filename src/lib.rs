@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod exe_seal;
 pub mod fault;
 pub mod hooks;
 pub mod logging;

@@ -103,9 +103,10 @@ struct ExecArgs {
     /// Exec even when the container is paused.
     #[arg(long)]
     ignore_paused: bool,
-    /// Sub-cgroup to run in (not supported yet).
-    #[arg(long, value_name = "PATH")]
-    cgroup: Option<String>,
+    /// Run in an existing sub-cgroup of the container's: PATH (every hierarchy), or
+    /// CONTROLLER[,CONTROLLER]:PATH per v1 controller; repeatable.
+    #[arg(long, value_name = "[CONTROLLER:]PATH")]
+    cgroup: Vec<String>,
     id: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -259,6 +260,15 @@ impl Command {
             Command::Update { .. } => "update",
         }
     }
+
+    /// Whether the command starts processes in a container (the init, an exec'd process):
+    /// those must never run from the host's berth file (CVE-2019-5736, `exe_seal`).
+    fn starts_container_processes(&self) -> bool {
+        matches!(
+            self,
+            Command::Create { .. } | Command::Run { .. } | Command::Exec(_)
+        )
+    }
 }
 
 fn main() {
@@ -331,6 +341,11 @@ fn run(cli: Cli) -> Result<i32> {
     };
     if cli.trace || std::env::var_os("BERTH_TRACE").is_some_and(|v| v == "1") {
         berth::trace::enable(command.name());
+    }
+    if command.starts_container_processes() && cfg!(not(feature = "no-exe-seal")) {
+        // Returns only once berth runs from a sealed copy; re-executes itself otherwise.
+        berth::exe_seal::ensure(&root.dir)?;
+        berth::trace::mark("exe-sealed");
     }
     match command {
         Command::Create {
@@ -494,9 +509,6 @@ fn run(cli: Cli) -> Result<i32> {
                 id,
                 args,
             } = *a;
-            if cgroup.is_some() {
-                bail!("exec --cgroup: sub-cgroups are not supported yet");
-            }
             let st = root.load(&id)?;
             let overrides = ProcessOverrides {
                 args,
@@ -518,6 +530,7 @@ fn run(cli: Cli) -> Result<i32> {
                 console_socket,
                 preserve_fds,
                 ignore_paused,
+                sub_cgroups: cgroup,
             };
             let execed = container::exec::exec(&root, &opts, &proc_spec)?;
             if detach {

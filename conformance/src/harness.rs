@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 /// How long a container may take to reach an expected state.
 pub const STATE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Entries berth keeps in `--root` for all containers, never container state: compiled
+/// seccomp programs, and the empty overlay layer of its sealed binary (CVE-2019-5736).
+pub const ROOT_CACHES: &[&str] = &["seccomp-cache", "exe-seal.empty"];
+
 pub struct Test {
     pub name: String,
     /// The main container's id: `<name>-<pid>`, unique across parallel test processes.
@@ -386,6 +390,19 @@ impl Test {
                 String::from_utf8_lossy(&c).contains(&self.dir().display().to_string())
             });
         (host::alive(pid) && ours).then_some(pid)
+    }
+
+    /// What is in the runtime's `--root` besides the runtime's own caches shared by all
+    /// containers ([`ROOT_CACHES`]): container state.
+    pub fn root_entries(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.root)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !ROOT_CACHES.iter().any(|c| e.file_name() == *c))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// What the runtime left for container `id`: state entries in --root, cgroup dirs,

@@ -100,11 +100,7 @@ fn bad_input_id_with_slash_or_dotdot() {
         );
         assert!(!t.root.join("a").exists(), "state dir made for {bad}");
     }
-    let entries: Vec<_> = std::fs::read_dir(&t.root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let entries = t.root_entries();
     assert!(entries.is_empty(), "--root not empty: {entries:?}");
 }
 

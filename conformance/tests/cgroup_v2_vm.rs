@@ -47,6 +47,9 @@ const REQUIRED: &[&str] = &[
     "devices-denied",
     "devices-allowed",
     "res-delete-removes-cgroup",
+    "exec-cgroup-v2-sub",
+    "exec-cgroup-v2-escape-refused",
+    "exec-cgroup-v2-missing-named",
     "nothing-left-in-cgroup",
     "nothing-left-in-root",
 ];

@@ -1,7 +1,7 @@
 //! `exec`: a new process in a running container, as containerd's shim and conmon call it
 //! (`exec --process FILE --detach --pid-file F`) and as people type it (`exec ID CMD`).
 
-use berth_conformance::{json, Facts, Test};
+use berth_conformance::{cgroups, json, Facts, Test};
 
 fn running(name: &str) -> (Test, String) {
     let mut t = Test::new(name);
@@ -182,4 +182,126 @@ fn exec_no_directory_fd_leaks_into_the_process() {
         "unexpected fds in the exec'd process: {fds:?}"
     );
     t.call(&["delete", "--force", &id]).assert_ok();
+}
+
+/// Host pid from a pid file the runtime wrote.
+fn pid_from(path: &std::path::Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Whether `pid` is listed in `dir`/cgroup.procs.
+fn in_cgroup(dir: &std::path::Path, pid: i32) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == pid.to_string())
+}
+
+#[test]
+fn exec_cgroup_runs_in_the_sub_cgroup() {
+    let (t, id) = running("exec_cgroup_sub");
+    let dirs = cgroups::existing_dirs(&cgroups::path_for(&id));
+    assert!(!dirs.is_empty(), "the container has no cgroup directory");
+    for d in &dirs {
+        std::fs::create_dir(d.join("sub")).unwrap();
+        // A new v1 cpuset cgroup has no cpus or mems until given some.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    // PATH alone: the sub-cgroup in every hierarchy.
+    let pid_file = t.dir().join("sub.pid");
+    let pid_arg = pid_file.display().to_string();
+    t.call(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pid_arg,
+        "--cgroup",
+        "sub",
+        &id,
+        "/bin/berth-check",
+        "--sleep",
+    ])
+    .assert_ok();
+    let pid = pid_from(&pid_file);
+    for d in &dirs {
+        assert!(
+            in_cgroup(&d.join("sub"), pid),
+            "exec --cgroup sub: pid {pid} is not in {}/sub",
+            d.display()
+        );
+    }
+    // CONTROLLER:PATH: only that controller's hierarchy moves.
+    let memory = dirs
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/memory"))
+        .expect("a v1 memory hierarchy (this suite runs on v1/hybrid; v2 is the VM's)");
+    let other = dirs
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/pids"))
+        .expect("a v1 pids hierarchy");
+    let pid_file = t.dir().join("memory.pid");
+    let pid_arg = pid_file.display().to_string();
+    t.call(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pid_arg,
+        "--cgroup",
+        "memory:sub",
+        &id,
+        "/bin/berth-check",
+        "--sleep",
+    ])
+    .assert_ok();
+    let pid = pid_from(&pid_file);
+    assert!(in_cgroup(&memory.join("sub"), pid), "not in memory/…/sub");
+    assert!(
+        in_cgroup(other, pid),
+        "pids hierarchy: not in the container's own cgroup"
+    );
+    // Both are the container's: kill --all and ps see processes in sub-cgroups.
+    let ps = t.call(&["ps", "--format", "json", &id]);
+    ps.assert_ok();
+    assert!(ps.stdout.contains(&pid.to_string()), "ps: {}", ps.stdout);
+    t.call(&["delete", "--force", &id]).assert_ok();
+    t.assert_nothing_left(&id);
+}
+
+#[test]
+fn exec_cgroup_outside_or_missing_is_refused() {
+    let (t, id) = running("exec_cgroup_refused");
+    let dirs = cgroups::existing_dirs(&cgroups::path_for(&id));
+    let before: Vec<i32> = dirs.iter().flat_map(|d| cgroups::pids_in(d)).collect();
+    let outside = format!("/{}", cgroups::PARENT);
+    for (arg, why) in [
+        ("..", "not inside"),
+        ("../other", "not inside"),
+        ("sub/../../x", "not inside"),
+        (outside.as_str(), "not inside"),
+        ("missing", "missing"),
+        ("memory:missing", "missing"),
+    ] {
+        let out = t.call(&["exec", "--cgroup", arg, &id, "/bin/true"]);
+        out.assert_failed();
+        if berth_conformance::is_berth() {
+            assert!(
+                out.stderr.contains(why) && out.stderr.contains("--cgroup"),
+                "--cgroup {arg}: the error should say {why:?}: {}",
+                out.stderr
+            );
+            assert_eq!(out.stderr_lines().len(), 1, "one line: {}", out.stderr);
+        }
+    }
+    let after: Vec<i32> = dirs.iter().flat_map(|d| cgroups::pids_in(d)).collect();
+    assert_eq!(before, after, "a refused exec left a process in the cgroup");
+    t.call(&["delete", "--force", &id]).assert_ok();
+    t.assert_nothing_left(&id);
 }

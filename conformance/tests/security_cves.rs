@@ -131,6 +131,21 @@ fn identity(path: &Path) -> (u64, u64) {
     (m.dev(), m.ino())
 }
 
+/// Whether the file at `path` can be opened for writing and written (the byte at offset 0
+/// is written back unchanged).
+fn write_back_first_byte(path: &Path) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    else {
+        return false;
+    };
+    let mut byte = [0u8; 1];
+    file.read_at(&mut byte, 0).is_ok_and(|n| n == 1) && file.write_at(&byte, 0).is_ok()
+}
+
 /// Runs `exec <args>` with `runtime` over and over while the container's attacker races,
 /// then returns its `race` report.
 fn race_against_exec(t: &Test, id: &str, runtime: &Path, args: &[&str]) -> Value {
@@ -213,13 +228,19 @@ fn cve_2019_5736_waiting_init_exe_not_openable_from_exec() {
         );
     }
     if berth_conformance::is_berth() {
-        // berth's init is a clone of the berth binary: a write open of it is ETXTBSY even
-        // for the host's root, the second line of defence.
-        let err = std::fs::OpenOptions::new()
-            .write(true)
-            .open(locate::runtime())
-            .expect_err("the runtime binary opened for writing while the init runs it");
-        assert_eq!(err.raw_os_error(), Some(libc::ETXTBSY), "{err}");
+        // berth's init runs from a sealed copy of berth (a read-only overlay or a sealed
+        // memfd), never from the host's file: not even the host's root can write through
+        // its exe link. (No reliance on ETXTBSY, which recent kernels dropped.)
+        let exe = PathBuf::from(format!("/proc/{}/exe", t.pid(&id)));
+        assert_ne!(
+            identity(&exe),
+            identity(locate::runtime()),
+            "the waiting init runs the host's berth binary"
+        );
+        assert!(
+            !write_back_first_byte(&exe),
+            "the waiting init's executable was written through /proc/<pid>/exe"
+        );
     }
     t.delete_force(&id);
     t.assert_nothing_left(&id);
@@ -300,6 +321,170 @@ fn cve_2019_5736_shebang_proc_self_exe_cannot_reach_runtime_binary() {
              overwrite it once the runtime exits"
         );
     }
+    assert!(
+        std::fs::read(&runtime).unwrap() == before,
+        "the runtime binary changed"
+    );
+    t.delete_force(&id);
+    t.assert_nothing_left(&id);
+}
+
+/// Gives the container process CAP_SYS_PTRACE (as `docker run --cap-add SYS_PTRACE` does):
+/// with it and no user namespace, the kernel lets a container process open
+/// /proc/<pid>/exe of a non-dumpable runtime process, so only what that link points at
+/// stands between the container and the runtime binary.
+fn grant_sys_ptrace(t: &mut Test) {
+    for set in ["bounding", "effective", "permitted", "ambient"] {
+        let caps = t.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .expect("capability set");
+        caps.push(json!("CAP_SYS_PTRACE"));
+    }
+}
+
+/// Waits until the file at `path` holds a JSON line whose first key is `key`, and returns
+/// that key's value.
+#[track_caller]
+fn wait_for_line(path: &Path, key: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let prefix = format!("{{\"{key}\"");
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.starts_with(&prefix)) {
+            let v: Value = serde_json::from_str(line).expect("attacker line is JSON");
+            return v.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {key:?} line from the attacker in {}: {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Checks what `berth-check --hold-exe` got: it held at least one runtime process's exe,
+/// none of them is the runtime binary, and no write through them succeeded.
+#[track_caller]
+fn assert_held_exes_harmless(report: &Value, runtime: &Path) {
+    let exes = report["exe_hold"]["exes"].as_array().expect("exes");
+    let runtime_ids = [identity(runtime), identity(locate::runtime())];
+    for e in exes {
+        let ident = (e["dev"].as_u64().unwrap(), e["ino"].as_u64().unwrap());
+        for mode in ["wronly", "rdwr"] {
+            assert!(
+                e[mode]["written"] != json!(true),
+                "a container process wrote to the runtime's executable through \
+                 /proc/<pid>/exe ({mode}): {e}"
+            );
+        }
+        // runc 1.1 runs from a read-only bind of its binary (same inode): writes fail with
+        // EROFS, but the container holds the host's file.
+        if !berth_conformance::skip_known_runc_gaps() {
+            assert!(
+                !runtime_ids.contains(&ident),
+                "a container process holds the host's runtime binary through /proc/<pid>/exe: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cve_2019_5736_waiting_init_exe_held_by_privileged_exec_is_not_the_binary() {
+    let mut t = Test::new("cve_2019_5736_held_init");
+    grant_sys_ptrace(&mut t);
+    t.checker(&["--sleep"]);
+    let id = t.id.clone();
+    let runtime = runtime_copy(&t);
+    let before = std::fs::read(&runtime).unwrap();
+    t.write_config(&id);
+    let mut create = std::process::Command::new(&runtime);
+    create
+        .arg("--root")
+        .arg(&t.root)
+        .args(["create", "--bundle"])
+        .arg(&t.bundle)
+        .arg("--pid-file")
+        .arg(t.io_path(&id, "pid"))
+        .arg(&id);
+    t.run_create_command(&id, create).assert_ok();
+    // The attacker: an exec'd process that grabs the waiting init's /proc/1/exe.
+    let (out, err, pid_file) = (
+        t.io_path("attacker", "out"),
+        t.io_path("attacker", "err"),
+        t.io_path("attacker", "pid"),
+    );
+    let mut exec = std::process::Command::new(&runtime);
+    exec.arg("--root")
+        .arg(&t.root)
+        .args(["exec", "--detach", "--pid-file"])
+        .arg(&pid_file)
+        .args([&id, "/bin/berth-check", "--hold-exe", "1"]);
+    berth_conformance::exec::run(exec, &out, &err).assert_ok();
+    let held = wait_for_line(&out, "held");
+    eprintln!("attacker: {held}");
+    assert!(
+        held["held"].as_u64().unwrap_or(0) > 0,
+        "the privileged attacker could not open the waiting init's exe: the test proved \
+         nothing: {held}"
+    );
+    // The init execs its process: no runtime process runs the binary any more, so a
+    // write open of the host's file would no longer be refused as busy.
+    t.start(&id).assert_ok();
+    t.wait_output_lines(&id, 1);
+    let attacker: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    host::kill(attacker, libc::SIGUSR1);
+    let report = wait_for_line(&out, "exe_hold");
+    eprintln!("attacker: {report}");
+    assert_held_exes_harmless(&report, &runtime);
+    assert!(
+        std::fs::read(&runtime).unwrap() == before,
+        "the runtime binary changed"
+    );
+    t.delete_force(&id);
+    t.assert_nothing_left(&id);
+}
+
+#[test]
+fn cve_2019_5736_exec_child_exe_held_by_privileged_container_is_not_the_binary() {
+    let mut t = Test::new("cve_2019_5736_held_exec");
+    grant_sys_ptrace(&mut t);
+    let secs = RACE_SECS.to_string();
+    t.checker(&["--hold-exe", &secs]);
+    let id = t.id.clone();
+    t.create();
+    t.start(&id).assert_ok();
+    t.wait_output_lines(&id, 1);
+    let runtime = runtime_copy(&t);
+    let before = std::fs::read(&runtime).unwrap();
+    let out = t.io_path(&id, "out");
+    let deadline = Instant::now() + Duration::from_secs(RACE_SECS + 30);
+    let mut execs = 0;
+    while !t.output(&id).contains("{\"held\"") {
+        assert!(Instant::now() < deadline, "no held line: {}", t.output(&id));
+        let mut cmd = std::process::Command::new(&runtime);
+        cmd.arg("--root")
+            .arg(&t.root)
+            .args(["exec", &id, "/bin/true"]);
+        let _ = t.call_cmd(cmd);
+        execs += 1;
+    }
+    let held = wait_for_line(&out, "held");
+    eprintln!("{execs} execs; attacker: {held}");
+    assert!(
+        held["held"].as_u64().unwrap_or(0) > 0,
+        "the privileged attacker never opened an exec'd process's exe: the test proved \
+         nothing: {held}"
+    );
+    // Every exec has returned: no runtime process runs the binary any more.
+    t.kill(&id, "USR1").assert_ok();
+    let report = wait_for_line(&out, "exe_hold");
+    eprintln!("attacker: {report}");
+    assert_held_exes_harmless(&report, &runtime);
     assert!(
         std::fs::read(&runtime).unwrap() == before,
         "the runtime binary changed"

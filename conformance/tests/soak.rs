@@ -47,11 +47,7 @@ fn soak_create_start_kill_delete_cycles() {
         "soak: {cycles} cycles in {elapsed:?} ({:?} per cycle)",
         elapsed / cycles.max(1) as u32
     );
-    let entries: Vec<_> = std::fs::read_dir(&t.root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let entries = t.root_entries();
     assert!(entries.is_empty(), "state left in --root: {entries:?}");
     let leaked: Vec<_> = suspicious_mounts()
         .difference(&suspicious_before)

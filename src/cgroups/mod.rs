@@ -19,6 +19,8 @@
 //!   / [`CgroupManager::thaw`] / [`CgroupManager::is_frozen`] (pause, resume, status),
 //!   [`CgroupManager::pids`] (ps), [`CgroupManager::kill_all`] (kill --all, delete
 //!   --force), [`CgroupManager::stats`] and [`OomWatcher`] (events).
+//! * For `exec --cgroup`: [`SubCgroups`] gives a manager whose directories are the exec's
+//!   sub-cgroups, joined or cloned into exactly like the container's own.
 //!
 //! Layouts: v1 has a hierarchy per controller (or per group of controllers) plus
 //! `name=systemd`; hybrid adds cgroup2 at /sys/fs/cgroup/unified, where berth makes the
@@ -37,12 +39,14 @@ mod resources;
 mod resources_v1;
 mod resources_v2;
 mod stats;
+mod sub;
 #[cfg(test)]
 mod test_support;
 
 pub use devices::{allowed as device_allowed, Kind as DeviceKind};
 pub use oom::{OomEvent, OomWatcher};
 pub use stats::Stats;
+pub use sub::SubCgroups;
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -336,7 +340,9 @@ impl CgroupManager {
         }
     }
 
-    /// Pids in the container's cgroup (from the pids/freezer/first v1 hierarchy, or v2).
+    /// Pids in the container's cgroup and its sub-cgroups (`exec --cgroup`, or cgroups the
+    /// container made), from the pids/freezer/first v1 hierarchy, or v2; as runc's
+    /// `ps` and `kill --all` see them.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         if self.dirs.is_empty() {
             return Ok(Vec::new());
@@ -346,8 +352,9 @@ impl CgroupManager {
             .or_else(|| self.controller_dir("freezer"))
             .or_else(|| self.dirs.first().map(PathBuf::as_path))
             .ok_or_else(|| CgroupError::Invalid("no cgroup hierarchy".into()))?;
-        let text = fsio::read(dir, "cgroup.procs")?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        let mut pids = Vec::new();
+        collect_pids(dir, &mut pids, true)?;
+        Ok(pids)
     }
 
     /// True when the cgroup is frozen (v1 freezer.state FROZEN, v2 cgroup.freeze 1).
@@ -480,6 +487,25 @@ enum Freezer<'a> {
 }
 
 /// Writes "0" to `dir/cgroup.procs` with the path built on the stack.
+/// Appends the pids in `dir`'s cgroup.procs and in every cgroup below it. Only the
+/// container's own directory must be readable (`top`); a sub-cgroup gone meanwhile is
+/// skipped.
+fn collect_pids(dir: &Path, pids: &mut Vec<i32>, top: bool) -> Result<(), CgroupError> {
+    match fsio::read(dir, "cgroup.procs") {
+        Ok(text) => pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+        Err(e) if top => return Err(e),
+        Err(_) => return Ok(()),
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_pids(&entry.path(), pids, false)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_zero_to_procs(dir: &Path) -> Result<(), CgroupError> {
     const FILE: &[u8] = b"/cgroup.procs\0";
     let mut buf = [0u8; 4096];

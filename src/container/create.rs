@@ -3,6 +3,7 @@
 //! ```text
 //!  berth create (parent, single-threaded)           container init (clone of the parent)
 //!  ──────────────────────────────────────           ────────────────────────────────────
+//!  [main: not yet sealed? re-exec from a sealed copy of berth (exe_seal), same argv]
 //!  parse + validate config.json, open ns paths
 //!  reserve <root>/<id>, mkfifo exec.fifo (O_RDWR)
 //!  mkdir cgroups, apply resources
@@ -43,6 +44,25 @@
 //!   blocking read needs no /proc in the container.
 //! * The init is non-dumpable until execve and every fd it holds is O_CLOEXEC: nothing of the
 //!   host (no directory fd, no berth binary) stays reachable from the container.
+//!
+//! Protection of the berth binary (CVE-2019-5736), in layers, outermost first:
+//! 1. **By construction** (`crate::exe_seal`): `create`, `run` and `exec` re-execute berth
+//!    from a sealed copy before anything else, so the init and every exec'd process are
+//!    clones of a process whose `/proc/<pid>/exe` is a file on a detached read-only
+//!    overlayfs mount (or a memfd sealed against writes, shrinking and growing). Whatever a
+//!    container process reaches through that link, before or after execve, even holding
+//!    it while berth exits, it cannot write: the host's berth file is never behind it.
+//!    This is the layer that holds against a container with CAP_SYS_PTRACE (no user
+//!    namespace), which the kernel lets open the exe of a non-dumpable process.
+//! 2. **Non-dumpable** until execve (init and exec child, and the exec parent before its
+//!    clone): without CAP_SYS_PTRACE a container process cannot open their
+//!    `/proc/<pid>/exe`, fds or memory at all (also CVE-2016-9962).
+//! 3. **Nothing inherited**: every fd berth holds is O_CLOEXEC and the init closes all
+//!    others, so no handle on the binary or a host directory crosses execve.
+//!
+//! Running berth itself inside the container (`#!/proc/self/exe`) therefore only runs the
+//! sealed copy and needs no refusal. ETXTBSY is not one of the layers: recent kernels no
+//! longer refuse writes to running executables.
 //! * If the parent dies mid-create, PDEATHSIG kills the init, and `delete --force` finds
 //!   state.json (created_ok=false) naming the pid and cgroups to clean.
 

@@ -42,6 +42,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
     pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLER[,…]:]PATH` values: run in this sub-cgroup of the container's.
+    pub sub_cgroups: Vec<String>,
 }
 
 /// Command-line overrides applied to the container's own process config (no --process).
@@ -195,6 +197,16 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
         }
     }
     crate::process::validate(process)?;
+    let cgroup = match (&st.cgroup, opts.sub_cgroups.is_empty()) {
+        (cg, true) => cg.clone(),
+        (Some(cg), false) => Some(crate::cgroups::SubCgroups::parse(&opts.sub_cgroups)?.apply(cg)?),
+        (None, false) => {
+            return Err(Error::invalid(format!(
+                "exec --cgroup: container {} has no cgroup",
+                opts.id
+            )))
+        }
+    };
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::invalid(
@@ -223,7 +235,6 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
             ));
         }
     }
-    let cgroup = st.cgroup.clone();
     let into_cgroup = cgroup
         .as_ref()
         .and_then(|c| c.v2_dir())

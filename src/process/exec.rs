@@ -1,8 +1,14 @@
 //! The final step: finds the program (PATH lookup like Go's exec.LookPath, which runc
 //! uses) and execve's it with the container's environment.
+//!
+//! The program may be anything the container holds, berth included (`#!/proc/self/exe`
+//! names the executable of the process running execve): berth runs from a sealed copy
+//! (`crate::exe_seal`), so whatever a container process reaches through /proc/<pid>/exe,
+//! before or after this execve, cannot be written. The former refusal to exec berth's own
+//! binary checked a path that the container could swap after the check, and is no longer
+//! needed.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -58,54 +64,6 @@ pub fn lookup_path(file: &str, path: &str) -> Result<PathBuf, ProcessError> {
     )))
 }
 
-/// Interpreter levels the kernel follows for `#!` scripts (BINPRM_MAX_RECURSION), plus one.
-const MAX_INTERPRETERS: usize = 5;
-
-/// The interpreter named by a `#!` line at the start of `head`, if any.
-fn shebang_interpreter(head: &[u8]) -> Option<PathBuf> {
-    let rest = head.strip_prefix(b"#!")?;
-    let line = rest.split(|b| *b == b'\n').next().unwrap_or(rest);
-    let word = line
-        .split(|b| *b == b' ' || *b == b'\t')
-        .find(|w| !w.is_empty())?;
-    Some(PathBuf::from(std::ffi::OsStr::from_bytes(word)))
-}
-
-/// Refuses to run the runtime's own binary in the container (CVE-2019-5736): `program`, or
-/// the interpreter of a `#!` script (say `#!/proc/self/exe`), must not be the file this
-/// process runs, which is the host's berth binary until execve. A container process could
-/// otherwise hold it open through /proc/<pid>/exe once it is dumpable and rewrite it after
-/// berth exits. Without /proc in the container there is no /proc/self/exe to reach it by.
-fn refuse_runtime_binary(program: &Path) -> Result<(), ProcessError> {
-    use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
-    let Ok(own) = std::fs::metadata("/proc/self/exe") else {
-        return Ok(());
-    };
-    let mut path = program.to_path_buf();
-    for _ in 0..MAX_INTERPRETERS {
-        let Ok(mut file) = std::fs::File::open(&path) else {
-            return Ok(());
-        };
-        let Ok(meta) = file.metadata() else {
-            return Ok(());
-        };
-        if meta.dev() == own.dev() && meta.ino() == own.ino() {
-            return Err(ProcessError::invalid(format!(
-                "exec: {}: refusing to run the runtime binary inside the container",
-                program.display()
-            )));
-        }
-        let mut head = [0u8; 256];
-        let n = file.read(&mut head).unwrap_or(0);
-        match shebang_interpreter(&head[..n]) {
-            Some(next) => path = next,
-            None => return Ok(()),
-        }
-    }
-    Ok(())
-}
-
 fn cstrings(items: &[String], what: &str) -> Result<Vec<CString>, ProcessError> {
     items
         .iter()
@@ -125,9 +83,6 @@ pub(crate) fn exec(args: &[String], env: &[String]) -> ProcessError {
         Ok(resolved) => resolved,
         Err(err) => return err,
     };
-    if let Err(err) = refuse_runtime_binary(&resolved) {
-        return err;
-    }
     let shown = resolved.display().to_string();
     let prepared = CString::new(resolved.into_os_string().into_encoded_bytes())
         .map_err(|_| {
@@ -162,37 +117,6 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn shebang_lines() {
-        assert_eq!(
-            shebang_interpreter(b"#!/proc/self/exe\n"),
-            Some(PathBuf::from("/proc/self/exe"))
-        );
-        assert_eq!(
-            shebang_interpreter(b"#! \t/bin/sh -e\necho"),
-            Some(PathBuf::from("/bin/sh"))
-        );
-        assert_eq!(shebang_interpreter(b"\x7fELF"), None);
-        assert_eq!(shebang_interpreter(b"#!\n"), None);
-    }
-
-    #[test]
-    fn the_runtime_binary_is_refused_directly_and_as_interpreter() {
-        let tmp = TempDir::new("own-binary");
-        let script = tmp.0.join("evil");
-        std::fs::write(&script, "#!/proc/self/exe\n").expect("write");
-        let inner = tmp.0.join("inner");
-        std::fs::write(&inner, format!("#!{}\n", script.display())).expect("write");
-        for path in [Path::new("/proc/self/exe"), &script, &inner] {
-            let err = refuse_runtime_binary(path).unwrap_err();
-            assert!(err.to_string().contains("runtime binary"), "{err}");
-        }
-        let ok = tmp.0.join("ok");
-        write_file(&ok, 0o755);
-        refuse_runtime_binary(&ok).expect("a plain script runs");
-        refuse_runtime_binary(Path::new("/bin/sh")).expect("a plain binary runs");
     }
 
     #[test]

@@ -14,8 +14,12 @@
 //!                 exit 0 on SIGTERM or SIGINT
 //!   --race SECS   after printing, play the attacker of the CVE suite for SECS seconds
 //!                 (see race.rs), print `{"race":{…}}` and exit 0
+//!   --hold-exe SECS  after printing, hold /proc/<pid>/exe of runtime processes for SECS
+//!                 seconds, print `{"held":N,…}`, wait for SIGUSR1, try to write what it
+//!                 holds, print `{"exe_hold":{…}}` and exit 0 (see hold_exe.rs)
 
 mod facts;
+mod hold_exe;
 mod json;
 mod race;
 
@@ -27,6 +31,7 @@ enum After {
     Sleep,
     Trap,
     Race(u64),
+    HoldExe(u64),
 }
 
 fn main() {
@@ -60,6 +65,13 @@ fn main() {
             "--race" => {
                 after = After::Race(value("--race").and_then(|n| n.parse().ok()).unwrap_or(5));
             }
+            "--hold-exe" => {
+                after = After::HoldExe(
+                    value("--hold-exe")
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(3),
+                );
+            }
             "--stat" | "--access" | "--sysctl" | "--file" | "--ls" | "--write" => {
                 let Some(arg) = value(opt) else { continue };
                 let (slot, v) = match opt.as_str() {
@@ -91,6 +103,10 @@ fn main() {
         After::Trap => trap(),
         After::Race(secs) => {
             emit(&race::race(secs));
+            std::process::exit(0)
+        }
+        After::HoldExe(secs) => {
+            emit(&hold_exe::hold_exe(secs, emit));
             std::process::exit(0)
         }
     }
