@@ -185,6 +185,25 @@ fn cgroups_resources_set_at_create_read_back() {
     t.assert_nothing_left(&id);
 }
 
+#[test]
+fn cgroups_zero_weights_mean_unset() {
+    // dockerd sends these zeros for a container without --blkio-weight or --cpu-shares;
+    // runc reads 0 as "not set" and so must we (docker run failed on berth here because
+    // the host's blkio hierarchy has no weight file).
+    v1_only!();
+    let mut t = Test::new("cgroups_zero_weights_mean_unset");
+    let id = t.id.clone();
+    t.config["linux"]["resources"] = json!({
+        "blockIO": {"weight": 0, "leafWeight": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0}
+    });
+    t.create();
+    t.start(&id).assert_ok();
+    t.wait_stopped(&id);
+    t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+}
+
 /// Whether a fresh cgroup in `controller`'s hierarchy has `file` (probed with a
 /// throw-away directory, since the root cgroup lacks many files).
 fn host_supports(controller: &str, file: &str) -> bool {
