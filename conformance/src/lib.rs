@@ -12,12 +12,16 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod dockerd;
 pub mod exec;
 pub mod facts;
 pub mod harness;
 pub mod host;
+pub mod leftovers;
 pub mod locate;
+pub mod podman;
 pub mod rootfs;
+pub mod rootfs_tar;
 pub mod spec;
 pub mod tempdir;
 

@@ -99,3 +99,14 @@ pub fn busybox() -> &'static Path {
     );
     path
 }
+
+/// A client tool at its Debian path (`/usr/bin/podman`, `/usr/sbin/dockerd`, …); panics
+/// naming the package to install when it is missing, so CI fails with a clear message.
+pub fn tool(path: &str, package: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    assert!(
+        p.is_file(),
+        "{path} missing: apt-get install {package} (.ci/run installs it)"
+    );
+    p
+}
