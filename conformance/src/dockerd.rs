@@ -115,12 +115,10 @@ impl Dockerd {
         self.cgroup_parent.path()
     }
 
-    /// Where the runc shim under dockerd keeps the runtime's state (`--root`).
+    /// Where the runc shim under dockerd keeps the runtime's state (`--root`): dockerd 20.10
+    /// gives every runtime added with `--add-runtime` the same root as runc's.
     pub fn runtime_root(&self) -> PathBuf {
-        self.dir()
-            .join("exec")
-            .join(format!("runtime-{RUNTIME}"))
-            .join("moby")
+        self.dir().join("exec").join("runtime-runc").join("moby")
     }
 
     /// `/usr/bin/docker` talking to this daemon only.
