@@ -12,10 +12,12 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod containerd;
 pub mod exec;
 pub mod facts;
 pub mod harness;
 pub mod host;
+pub mod image_archive;
 pub mod locate;
 pub mod rootfs;
 pub mod spec;
