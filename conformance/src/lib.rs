@@ -12,11 +12,13 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod containerd;
 pub mod dockerd;
 pub mod exec;
 pub mod facts;
 pub mod harness;
 pub mod host;
+pub mod image_archive;
 pub mod leftovers;
 pub mod locate;
 pub mod podman;
