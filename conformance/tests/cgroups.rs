@@ -697,6 +697,41 @@ fn cgroups_update_resources_json_on_stdin() {
 }
 
 #[test]
+fn cgroups_update_leaves_device_rules_alone() {
+    // containerd's CRI plugin sends the whole LinuxResources of the container on
+    // UpdateContainerResources, devices included, and only a bare "deny all" there: runc's
+    // update never changes device rules, so /dev/null must stay usable.
+    v1_only!();
+    let mut t = Test::new("cgroups_update_leaves_device_rules_alone");
+    t.checker(&["--sleep"]);
+    let id = t.id.clone();
+    t.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    t.create();
+    t.start(&id).assert_ok();
+    let before = cg_read(&id, "devices", "devices.list");
+    assert!(before.contains("c 1:3 rwm"), "null allowed: {before}");
+    let stdin = t.dir().join("update.json");
+    std::fs::write(
+        &stdin,
+        json!({
+            "devices": [{"allow": false, "access": "rwm"}],
+            "memory": {"limit": 64 << 20},
+            "cpu": {}
+        })
+        .to_string(),
+    )
+    .expect("write update json");
+    call_with_stdin(&t, &["update", "--resources", "-", &id], &stdin).assert_ok();
+    assert_eq!(
+        cg_read(&id, "memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(cg_read(&id, "devices", "devices.list"), before);
+    t.delete_force(&id);
+    t.assert_nothing_left(&id);
+}
+
+#[test]
 fn cgroups_ps_json_and_table() {
     v1_only!();
     let mut t = Test::new("cgroups_ps_json_and_table");
