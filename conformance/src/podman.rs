@@ -78,7 +78,6 @@ image_copy_tmp_dir = "{d}/tmp"
 runtime_supports_json = ["berth"]
 
 [network]
-network_backend = "netavark"
 network_config_dir = "{d}/net"
 "#
         );
