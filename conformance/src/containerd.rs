@@ -185,6 +185,55 @@ impl Containerd {
         out.stdout
     }
 
+    /// Runs `ctr … ARGS` with a pty as its stdin/stdout/stderr (for `-t`), returns its exit
+    /// code and everything written to the terminal (with `\r\n` line ends).
+    pub fn ctr_in_pty(&self, args: &[&str]) -> CtrOutput {
+        let mut master: libc::c_int = -1;
+        let mut slave: libc::c_int = -1;
+        // SAFETY: openpty writes two fds into the valid out-pointers; name/termios/winsize
+        // are null (defaults).
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        use std::os::fd::FromRawFd;
+        // SAFETY: openpty just returned these fds; each is owned once from here on.
+        let master = unsafe { fs::File::from_raw_fd(master) };
+        // SAFETY: as above.
+        let slave = unsafe { std::os::fd::OwnedFd::from_raw_fd(slave) };
+        let mut child = self
+            .ctr_command()
+            .args(args)
+            .stdin(Stdio::from(slave.try_clone().expect("dup pty")))
+            .stdout(Stdio::from(slave.try_clone().expect("dup pty")))
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {CTR}: {e}"));
+        let mut output = Vec::new();
+        let mut reader = &master;
+        let mut buf = [0u8; 4096];
+        use std::io::Read;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => output.extend_from_slice(&buf[..n]),
+            }
+        }
+        let status = child.wait().expect("wait ctr");
+        CtrOutput {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            status: status.code(),
+            stdout: String::from_utf8_lossy(&output).into_owned(),
+            stderr: String::new(),
+        }
+    }
+
     /// Imports an image archive (see `image_archive`) into this namespace.
     pub fn import(&self, archive: &Path) {
         self.ctr_ok(&[

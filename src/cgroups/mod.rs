@@ -42,7 +42,7 @@ mod test_support;
 
 pub use devices::{allowed as device_allowed, Kind as DeviceKind};
 pub use oom::{OomEvent, OomWatcher};
-pub use stats::Stats;
+pub use stats::{BlkioEntry, MemoryEntry, Stats};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
