@@ -3,8 +3,9 @@
 //! through one pod's life as the kubelet would: RunPodSandbox (host network, a locally made
 //! pause image), CreateContainer, StartContainer, ExecSync, ContainerStats,
 //! UpdateContainerResources, StopContainer, RemoveContainer, StopPodSandbox,
-//! RemovePodSandbox. The handler is the stock runc shim with BinaryName = the runtime under
-//! test. A private containerd (conformance/src/containerd.rs) serves each test; the test
+//! RemovePodSandbox. The handler runs the runtime under test through the stock runc shim
+//! (BinaryName), and through our containerd-shim-berth-v2 (runtime type
+//! io.containerd.berth.v2, its options in a ConfigPath file). A private containerd (conformance/src/containerd.rs) serves each test; the test
 //! fails if a process, mount, runtime state dir or cgroup is left behind.
 
 use berth_conformance::containerd::{Containerd, Options, CTR};
@@ -42,6 +43,15 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// A container that exits 0 on SIGTERM, so StopContainer's exit code shows the signal came.
 const TRAPPING: &str = "trap 'exit 0' TERM; while :; do sleep 0.1; done";
 
+/// Which shim the `berth` handler runs.
+#[derive(Clone, Copy)]
+enum Shim {
+    /// containerd's stock runc shim with BinaryName = the runtime under test.
+    Runc,
+    /// Our `containerd-shim-berth-v2` (runtime type io.containerd.berth.v2).
+    Berth,
+}
+
 /// One CRI world: a private containerd with the CRI plugin and the `berth` handler, its
 /// runtime root, pod log dir and cgroup parent, and the local images imported.
 struct CriWorld {
@@ -51,14 +61,48 @@ struct CriWorld {
 }
 
 impl CriWorld {
-    /// The handler runs `runtime_type` (a shim) with `binary` as its `BinaryName`.
-    fn start(label: &str, runtime_type: &str, binary: &Path) -> CriWorld {
+    /// The handler `berth` runs the runtime under test through `shim`.
+    fn start(label: &str, shim: Shim) -> CriWorld {
         let dir = TempDir::new(&format!("cri-{label}"));
-        for sub in ["runtime-root", "logs", "cni-bin", "cni-conf", "images"] {
+        for sub in [
+            "runtime-root",
+            "logs",
+            "cni-bin",
+            "cni-conf",
+            "images",
+            "bin",
+        ] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir cri dirs");
         }
         let cgroup_parent = CgroupParent::new("cri");
         let d = dir.path().display();
+        let binary = locate::runtime().display().to_string();
+        let (runtime_type, options) = match shim {
+            // The stock runc shim takes runc's options: the binary and its --root.
+            Shim::Runc => (
+                "io.containerd.runc.v2",
+                format!("BinaryName = \"{binary}\"\n        Root = \"{d}/runtime-root\""),
+            ),
+            // Other runtime types get runtimeoptions' ConfigPath: a TOML file of the same
+            // keys, which our shim reads.
+            Shim::Berth => {
+                let config = dir.path().join("berth-runtime.toml");
+                std::fs::write(
+                    &config,
+                    format!("BinaryName = \"{binary}\"\nRoot = \"{d}/runtime-root\"\n"),
+                )
+                .expect("write runtime config");
+                std::os::unix::fs::symlink(
+                    locate::berth_shim(),
+                    dir.path().join("bin/containerd-shim-berth-v2"),
+                )
+                .expect("link the shim into containerd's PATH");
+                (
+                    "io.containerd.berth.v2",
+                    format!("ConfigPath = \"{}\"", config.display()),
+                )
+            }
+        };
         let cri = r#"plugins."io.containerd.grpc.v1.cri""#;
         let extra_config = format!(
             r#"[{cri}]
@@ -76,20 +120,20 @@ impl CriWorld {
     [{cri}.containerd.runtimes.{HANDLER}]
       runtime_type = "{runtime_type}"
       [{cri}.containerd.runtimes.{HANDLER}.options]
-        BinaryName = "{binary}"
-        Root = "{d}/runtime-root"
+        {options}
   [{cri}.cni]
     bin_dir = "{d}/cni-bin"
     conf_dir = "{d}/cni-conf"
-"#,
-            binary = binary.display(),
+"#
         );
+        let world_bin = dir.path().join("bin");
         let containerd = Containerd::start(
             label,
             &Options {
                 extra_config,
                 cri: true,
-                path_prepend: Vec::new(),
+                // containerd finds a shim binary by its runtime type on its PATH.
+                path_prepend: vec![world_bin.clone()],
             },
         );
         let world = CriWorld {
@@ -500,6 +544,12 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 #[test]
 fn cri_pod_lifecycle_runc_shim_with_berth_binary() {
-    let world = CriWorld::start("cri-runc-shim", "io.containerd.runc.v2", locate::runtime());
+    let world = CriWorld::start("cri-runc-shim", Shim::Runc);
+    block_on(pod_lifecycle(&world));
+}
+
+#[test]
+fn cri_pod_lifecycle_berth_shim() {
+    let world = CriWorld::start("cri-berth-shim", Shim::Berth);
     block_on(pod_lifecycle(&world));
 }
