@@ -12,13 +12,19 @@
 
 pub mod cgroups;
 pub mod console;
+pub mod containerd;
+pub mod dockerd;
 pub mod exec;
 pub mod facts;
 pub mod harness;
 pub mod host;
+pub mod image_archive;
+pub mod leftovers;
 pub mod locate;
+pub mod podman;
 pub mod registry;
 pub mod rootfs;
+pub mod rootfs_tar;
 pub mod spec;
 pub mod tempdir;
 

@@ -99,3 +99,38 @@ pub fn busybox() -> &'static Path {
     );
     path
 }
+
+/// A client tool at its Debian path (`/usr/bin/podman`, `/usr/sbin/dockerd`, …); panics
+/// naming the package to install when it is missing, so CI fails with a clear message.
+pub fn tool(path: &str, package: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    assert!(
+        p.is_file(),
+        "{path} missing: apt-get install {package} (.ci/run installs it)"
+    );
+    p
+}
+
+/// Our containerd shim, `containerd-shim-berth-v2`: `$SHIM_BINARY`, else beside the runtime
+/// under test, else the target dir's debug build. Panics with the build command when missing.
+pub fn berth_shim() -> PathBuf {
+    if let Some(p) = std::env::var_os("SHIM_BINARY") {
+        return PathBuf::from(p);
+    }
+    let mut candidates = vec![runtime().with_file_name("containerd-shim-berth-v2")];
+    candidates.extend(
+        target_dirs()
+            .into_iter()
+            .map(|d| d.join("debug/containerd-shim-berth-v2")),
+    );
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "containerd-shim-berth-v2 not built: cargo build -p containerd-shim-berth \
+                 (or set SHIM_BINARY); looked at {candidates:?}"
+            )
+        })
+}

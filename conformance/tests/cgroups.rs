@@ -185,6 +185,25 @@ fn cgroups_resources_set_at_create_read_back() {
     t.assert_nothing_left(&id);
 }
 
+#[test]
+fn cgroups_zero_weights_mean_unset() {
+    // dockerd sends these zeros for a container without --blkio-weight or --cpu-shares;
+    // runc reads 0 as "not set" and so must we (docker run failed on berth here because
+    // the host's blkio hierarchy has no weight file).
+    v1_only!();
+    let mut t = Test::new("cgroups_zero_weights_mean_unset");
+    let id = t.id.clone();
+    t.config["linux"]["resources"] = json!({
+        "blockIO": {"weight": 0, "leafWeight": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0}
+    });
+    t.create();
+    t.start(&id).assert_ok();
+    t.wait_stopped(&id);
+    t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+}
+
 /// Whether a fresh cgroup in `controller`'s hierarchy has `file` (probed with a
 /// throw-away directory, since the root cgroup lacks many files).
 fn host_supports(controller: &str, file: &str) -> bool {
@@ -674,6 +693,41 @@ fn cgroups_update_resources_json_on_stdin() {
     let stopped = t.call(&["update", "--pids-limit", "3", &id]);
     stopped.assert_failed();
     t.delete(&id).assert_ok();
+    t.assert_nothing_left(&id);
+}
+
+#[test]
+fn cgroups_update_leaves_device_rules_alone() {
+    // containerd's CRI plugin sends the whole LinuxResources of the container on
+    // UpdateContainerResources, devices included, and only a bare "deny all" there: runc's
+    // update never changes device rules, so /dev/null must stay usable.
+    v1_only!();
+    let mut t = Test::new("cgroups_update_leaves_device_rules_alone");
+    t.checker(&["--sleep"]);
+    let id = t.id.clone();
+    t.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    t.create();
+    t.start(&id).assert_ok();
+    let before = cg_read(&id, "devices", "devices.list");
+    assert!(before.contains("c 1:3 rwm"), "null allowed: {before}");
+    let stdin = t.dir().join("update.json");
+    std::fs::write(
+        &stdin,
+        json!({
+            "devices": [{"allow": false, "access": "rwm"}],
+            "memory": {"limit": 64 << 20},
+            "cpu": {}
+        })
+        .to_string(),
+    )
+    .expect("write update json");
+    call_with_stdin(&t, &["update", "--resources", "-", &id], &stdin).assert_ok();
+    assert_eq!(
+        cg_read(&id, "memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(cg_read(&id, "devices", "devices.list"), before);
+    t.delete_force(&id);
     t.assert_nothing_left(&id);
 }
 

@@ -168,6 +168,33 @@ fn namespace_join_by_path() {
 }
 
 #[test]
+fn namespace_join_another_containers_pid_namespace() {
+    // CRI's shared-process pods (and its default container setup with pid POD): the
+    // container joins the pause container's pid namespace by path. Its parent is then
+    // outside the joined namespace (getppid() reads 0 inside), which must not be taken
+    // for a dead parent.
+    let mut t = Test::new("namespace_join_another_containers_pid_namespace");
+    t.checker(&["--sleep"]);
+    let owner = t.other_id("owner");
+    t.create_id(&owner, &[]).assert_ok();
+    t.start(&owner).assert_ok();
+    let owner_facts = t.facts(&owner);
+    let owner_pid = t.pid(&owner);
+
+    t.checker(&[]);
+    spec::set_namespace(
+        &mut t.config,
+        "pid",
+        Some(&format!("/proc/{owner_pid}/ns/pid")),
+    );
+    let f = t.run_checker();
+    assert_eq!(f.ns("pid"), owner_facts.ns("pid"), "pid namespace joined");
+    assert_ne!(f.pid(), 1, "the owner's init is pid 1 there");
+    t.delete_force(&owner);
+    t.assert_nothing_left(&owner);
+}
+
+#[test]
 fn namespace_duplicate_type_is_error() {
     let mut t = Test::new("namespace_duplicate_type_is_error");
     spec::namespaces(&mut t.config).push(json!({"type": "uts"}));

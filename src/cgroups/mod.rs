@@ -45,7 +45,7 @@ mod test_support;
 
 pub use devices::{allowed as device_allowed, Kind as DeviceKind};
 pub use oom::{OomEvent, OomWatcher};
-pub use stats::Stats;
+pub use stats::{BlkioEntry, MemoryEntry, Stats};
 pub use sub::SubCgroups;
 
 use nix::errno::Errno;

@@ -188,19 +188,21 @@ fn block_io(mgr: &CgroupManager, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         return Ok(());
     }
     let dir = need(mgr, "blkio", "blkio.weight")?;
-    if let Some(w) = b.weight() {
+    // A weight of 0 means "not set", as runc reads it: dockerd always sends
+    // `"blockIO": {"weight": 0}` when no weight was asked for.
+    if let Some(w) = b.weight().filter(|w| *w > 0) {
         let file = weight_file(dir, "blkio.weight", "blkio.bfq.weight");
         fsio::write(dir, file, &w.to_string())?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|w| *w > 0) {
         fsio::write(dir, "blkio.leaf_weight", &w.to_string())?;
     }
     for d in b.weight_device().iter().flatten() {
-        if let Some(w) = d.weight() {
+        if let Some(w) = d.weight().filter(|w| *w > 0) {
             let file = weight_file(dir, "blkio.weight_device", "blkio.bfq.weight_device");
             fsio::write(dir, file, &format!("{}:{} {w}", d.major(), d.minor()))?;
         }
-        if let Some(w) = d.leaf_weight() {
+        if let Some(w) = d.leaf_weight().filter(|w| *w > 0) {
             let line = format!("{}:{} {w}", d.major(), d.minor());
             fsio::write(dir, "blkio.leaf_weight_device", &line)?;
         }
@@ -402,6 +404,18 @@ mod tests {
         let all = resources(r#"{"devices": [{"allow": true, "access": "rwm"}]}"#);
         m.update(&all).unwrap();
         assert_eq!(read(m, "devices", "devices.list"), "a *:* rwm");
+    }
+
+    #[test]
+    fn zero_blkio_weights_mean_unset() {
+        // dockerd's spec for a container without --blkio-weight.
+        let cg = TestCgroup::new();
+        let r = resources(
+            r#"{"blockIO": {"weight": 0, "leafWeight": 0,
+                "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]}}"#,
+        );
+        cg.mgr.create(Some(&r)).unwrap();
+        cg.mgr.update(&r).unwrap();
     }
 
     #[test]

@@ -167,18 +167,19 @@ fn block_io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     if let Some(w) = b.weight().filter(|w| *w > 0) {
         fsio::write(dir, file, &weight(w).to_string())?;
     }
-    if b.leaf_weight().is_some() {
+    // 0 means "not set" for every weight, as runc reads it.
+    if b.leaf_weight().is_some_and(|w| w > 0) {
         return Err(no_v2("blkio.leaf_weight", "cgroup v2 has no leaf weights"));
     }
     for d in b.weight_device().iter().flatten() {
-        if let Some(w) = d.weight() {
+        if let Some(w) = d.weight().filter(|w| *w > 0) {
             fsio::write(
                 dir,
                 file,
                 &format!("{}:{} {}", d.major(), d.minor(), weight(w)),
             )?;
         }
-        if d.leaf_weight().is_some() {
+        if d.leaf_weight().is_some_and(|w| w > 0) {
             return Err(no_v2(
                 "blkio.leaf_weight_device",
                 "cgroup v2 has no leaf weights",
@@ -296,6 +297,19 @@ mod tests {
         std::fs::write(cg.0.join("cpu.max"), "30000 100000").unwrap();
         apply(&cg.0, &resources(r#"{"cpu": {"period": 600000}}"#), true).unwrap();
         assert_eq!(cg.read("cpu.max"), "30000 600000");
+    }
+
+    #[test]
+    fn zero_blkio_weights_mean_unset() {
+        // dockerd's spec for a container without --blkio-weight: nothing to write, and no
+        // "no leaf weights on v2" error either.
+        let cg = FakeCgroup::new(FILES);
+        let r = resources(
+            r#"{"blockIO": {"weight": 0, "leafWeight": 0,
+                "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]}}"#,
+        );
+        apply(&cg.0, &r, false).unwrap();
+        assert_eq!(cg.read("io.weight"), "");
     }
 
     #[test]

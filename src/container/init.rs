@@ -73,7 +73,10 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         return Err(Error::Other("parent exited during create".into()));
     }
     set_title(c"berth:[init]", &format!("berth init {}", ctx.id));
-    if nix::unistd::getppid().as_raw() != parent_pid && !ctx.plan.new_pid {
+    // getppid() only means something when the parent is in our pid namespace: in a new
+    // one, or one joined by path (another container's, as CRI pods share), it reads 0.
+    let parent_visible = !ctx.plan.new_pid && ctx.plan.join_pid.is_none();
+    if parent_visible && nix::unistd::getppid().as_raw() != parent_pid {
         return Err(Error::Other("parent exited during create".into()));
     }
     reset_signals();

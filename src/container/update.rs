@@ -3,7 +3,9 @@
 //! each flag then overrides its field. Sizes take runc's forms (bytes, or a number with a
 //! k/m/g/t/p suffix in powers of 1024, "-1" for unlimited). Nothing is persisted: the
 //! cgroup files are the record. As in runc, a zero (or empty cpuset) means "leave as is":
-//! dockerd sends `"quota": 0, "period": 0` for a container without CPU limits.
+//! dockerd sends `"quota": 0, "period": 0` for a container without CPU limits. Device rules
+//! are never changed, as in runc: containerd's CRI plugin sends the container's whole
+//! resources, devices included, and there only a bare "deny all".
 
 use crate::error::{Error, Result};
 use crate::state::{Root, Status};
@@ -79,12 +81,19 @@ pub fn update(root: &Root, id: &str, resources: Option<&str>, flags: &UpdateFlag
         }
     };
     let wanted = merge_flags(base, flags)?;
+    let wanted = without_devices(wanted);
     let cg = st
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::Other(format!("container {id} has no cgroup to update")))?;
     cg.update(&wanted)?;
     Ok(())
+}
+
+/// `resources` without device rules, which `update` leaves as they are (runc skips them).
+fn without_devices(mut resources: LinuxResources) -> LinuxResources {
+    resources.set_devices(None);
+    resources
 }
 
 fn parse_json(text: &str, from: &str) -> Result<Value> {
@@ -270,6 +279,14 @@ pub fn parse_size(text: &str) -> std::result::Result<i64, String> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn device_rules_are_dropped() {
+        let base = json!({"devices": [{"allow": false, "access": "rwm"}], "memory": {"limit": 5}});
+        let r = without_devices(merge_flags(base, &UpdateFlags::default()).unwrap());
+        assert!(r.devices().is_none());
+        assert_eq!(r.memory().as_ref().and_then(|m| m.limit()), Some(5));
+    }
 
     #[derive(Parser)]
     struct Cli {
