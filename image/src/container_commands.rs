@@ -189,7 +189,8 @@ pub struct MonitorArgs {
     id: String,
 }
 
-/// Run each argument, report failures like docker (`Error: ...` per argument, non-zero exit).
+/// Run each argument, report failures like docker: an `Error: ...` line per failed argument,
+/// the others still done, exit status 1.
 fn each(args: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
     let mut failed = false;
     for a in args {
@@ -199,7 +200,7 @@ fn each(args: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
         }
     }
     if failed {
-        bail!("some containers failed");
+        std::process::exit(1);
     }
     Ok(())
 }
@@ -348,14 +349,13 @@ fn inspect_image(store: &Store, name: &str) -> Result<serde_json::Value> {
     Ok(crate::inspect::image(&image, &names, &config))
 }
 
-fn inspect_container(root: &Path, c: &Containers, name: &str) -> Result<serde_json::Value> {
+fn inspect_container(c: &Containers, name: &str) -> Result<serde_json::Value> {
     let m = c.resolve(name)?;
     let path = c.dir(&m.id).join(CONFIG);
     let config = std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(serde_json::Value::Null);
-    let _ = root;
     Ok(crate::inspect::container(c, &m, &config))
 }
 
@@ -366,9 +366,9 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
     let mut failed = false;
     for name in &a.names {
         let r = match a.kind {
-            Some(InspectType::Container) => inspect_container(&a.root.root, &c, name),
+            Some(InspectType::Container) => inspect_container(&c, name),
             Some(InspectType::Image) => inspect_image(&store, name),
-            None => inspect_container(&a.root.root, &c, name)
+            None => inspect_container(&c, name)
                 .or_else(|_| inspect_image(&store, name))
                 .map_err(|_| anyhow::anyhow!("no such object: {name}")),
         };
@@ -382,7 +382,7 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&found)?);
     if failed {
-        bail!("some objects were not found");
+        std::process::exit(1);
     }
     Ok(())
 }

@@ -89,7 +89,7 @@ fn start(rt: &Runtime, m: &Meta, dir: &Path) -> Result<Started, Outcome> {
     if m.tty {
         let _ = std::fs::remove_file(CONSOLE_SOCKET);
         listener = Some(UnixListener::bind(CONSOLE_SOCKET).map_err(io)?);
-        cmd.arg("--console-socket").arg(dir.join(CONSOLE_SOCKET));
+        cmd.arg("--console-socket").arg(CONSOLE_SOCKET);
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
     } else {
         let (out_r, out_w) = pipe().map_err(io)?;
