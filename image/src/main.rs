@@ -3,6 +3,8 @@
 //! on berth (`run`, `ps`, `logs`, `exec`, `stop`, `kill`, `rm`, `inspect`, `system prune`).
 //! Build joins the same [`Command`] enum later.
 
+mod archive;
+mod archive_commands;
 mod bundle;
 mod commands;
 mod container_commands;
@@ -83,6 +85,10 @@ enum Command {
     Rm(container_commands::RmArgs),
     /// Show containers or images as JSON.
     Inspect(container_commands::InspectArgs),
+    /// Write images to a tar archive (docker-archive or oci-archive).
+    Save(archive_commands::SaveArgs),
+    /// Read images from a tar archive.
+    Load(archive_commands::LoadArgs),
     /// Manage dock's state.
     #[command(subcommand)]
     System(SystemCommand),
@@ -170,6 +176,8 @@ fn main() -> Result<()> {
         Command::Kill(a) => container_commands::kill(a),
         Command::Rm(a) => container_commands::rm(a),
         Command::Inspect(a) => container_commands::inspect(a),
+        Command::Save(a) => archive_commands::save(a),
+        Command::Load(a) => archive_commands::load(a),
         Command::System(SystemCommand::Prune(a)) => container_commands::prune(a),
         Command::Monitor(a) => container_commands::monitor(a),
         Command::Pull(a) => commands::pull(a),
