@@ -8,7 +8,7 @@ use crate::store::{Store, DEFAULT_ROOT};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// Where dock keeps its state.

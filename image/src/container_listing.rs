@@ -216,7 +216,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            lines[1].ends_with("Exited (3) 5 seconds ago             web"),
+            lines[1].ends_with("Exited (3) 5 seconds ago           web"),
             "{t}"
         );
         let row = PsRow::new(&m, now);
