@@ -409,7 +409,7 @@ pub fn prune(a: PruneArgs) -> Result<()> {
     let mut removed = Vec::new();
     for m in c.list()? {
         if m.live_state() != State::Running && !m.monitor_alive() {
-            crate::lifecycle::remove_files(root, &m.id)?;
+            crate::lifecycle::remove_files(root, &m.id, true)?;
             removed.push(m.id);
         }
     }

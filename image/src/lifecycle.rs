@@ -90,14 +90,16 @@ pub fn kill(root: &Path, m: &Meta, sig: &str) -> Result<()> {
     signal(root, m, sig)
 }
 
-/// Remove the runtime's state, the rootfs and the directory of container `id`. Idempotent.
-pub fn remove_files(root: &Path, id: &str) -> Result<()> {
+/// Remove the rootfs and the directory of container `id`, and first the runtime's state for
+/// it when `runtime_state` (callers that just ran `berth delete`, or never created it, skip
+/// that exec). Idempotent.
+pub fn remove_files(root: &Path, id: &str, runtime_state: bool) -> Result<()> {
     let c = Containers::open(root)?;
     let dir = c.dir(id);
     if !dir.exists() {
         return Ok(());
     }
-    if let Ok(m) = c.read(id) {
+    if let (true, Ok(m)) = (runtime_state, c.read(id)) {
         let _ = runtime(root, &m)
             .command(["delete", "--force", id])
             .stdin(Stdio::null())
@@ -126,5 +128,5 @@ pub fn remove(root: &Path, c: &Containers, m: &Meta, force: bool) -> Result<()> 
         wait_exit(m, MONITOR_GRACE);
     }
     wait_monitor(c, &m.id);
-    remove_files(root, &m.id)
+    remove_files(root, &m.id, true)
 }

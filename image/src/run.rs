@@ -226,7 +226,7 @@ fn prepare(a: &RunArgs) -> Result<Meta> {
         Ok(())
     })();
     if let Err(e) = made {
-        let _ = crate::lifecycle::remove_files(&a.root, &m.id);
+        let _ = crate::lifecycle::remove_files(&a.root, &m.id, false);
         return Err(e);
     }
     Ok(m)
@@ -382,7 +382,7 @@ pub fn run(a: RunArgs) -> i32 {
         Err(e) => {
             eprintln!("dock: {e:#}");
             // The monitor never started it: nothing of the container should remain.
-            let _ = crate::lifecycle::remove_files(&a.root, &m.id);
+            let _ = crate::lifecycle::remove_files(&a.root, &m.id, false);
             ENGINE_FAILURE
         }
     }

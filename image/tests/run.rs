@@ -345,6 +345,11 @@ fn exec_runs_in_the_container_with_its_environment() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(text(&out.stdout), "via stdin\n");
+    let out = f.ok(&["exec", "-t", "x", "sh", "-c", "tty; echo $TERM"]);
+    assert!(
+        out.starts_with("/dev/pts/") && out.contains("xterm"),
+        "{out:?}"
+    );
     f.ok(&["rm", "-f", "x"]);
     assert!(!f.run(&["exec", "x", "true"]).status.success());
 }
@@ -625,4 +630,34 @@ fn run_pulls_a_missing_image_from_a_registry() {
     );
     assert!(f.ok(&["images"]).contains("test/bb"));
     server.abort();
+}
+
+#[test]
+fn a_killed_dock_run_loses_neither_output_nor_exit_code() {
+    let f = Fixture::with_image();
+    let mut child = f
+        .command(&[
+            "run",
+            "--name",
+            "survivor",
+            "bb",
+            "sh",
+            "-c",
+            "echo first; sleep 0.5; echo second; exit 3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead;
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "first\n");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdout);
+    // The monitor carries on: the container finishes, its output and exit code are kept.
+    eventually("the container to exit", || f.ps()[0]["State"] == "exited");
+    assert_eq!(f.ps()[0]["ExitCode"], 3);
+    assert_eq!(f.ok(&["logs", "survivor"]), "first\nsecond\n");
 }

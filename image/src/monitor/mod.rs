@@ -239,7 +239,7 @@ pub fn run(args: MonitorArgs) -> i32 {
             };
             m.monitor = None;
             if m.auto_remove {
-                let _ = crate::lifecycle::remove_files(&args.root, &m.id);
+                let _ = crate::lifecycle::remove_files(&args.root, &m.id, false);
             } else {
                 let _ = containers.write(&m);
             }
@@ -276,7 +276,7 @@ pub fn run(args: MonitorArgs) -> i32 {
     m.pid_start = None;
     m.monitor = None;
     if m.auto_remove {
-        let _ = crate::lifecycle::remove_files(&args.root, &m.id);
+        let _ = crate::lifecycle::remove_files(&args.root, &m.id, false);
     } else if containers.dir(&m.id).exists() {
         let _ = containers.write(&m);
     }
