@@ -661,3 +661,67 @@ fn a_killed_dock_run_loses_neither_output_nor_exit_code() {
     assert_eq!(f.ps()[0]["ExitCode"], 3);
     assert_eq!(f.ok(&["logs", "survivor"]), "first\nsecond\n");
 }
+
+#[test]
+fn interactive_tty_in_the_foreground() {
+    use nix::pty::openpty;
+    use std::io::{Read, Write};
+    let f = Fixture::with_image();
+    let pty = openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = f
+        .command(&["run", "--rm", "-it", "bb", "sh"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    master
+        .write_all(b"echo answer=$((6*7)); tty; exit 5\n")
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
+    // Everything dock wrote is buffered in the pty; our copy of the slave is gone, so the
+    // read ends with EIO after the data.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let seen = text(&seen);
+    assert!(seen.contains("answer=42"), "{seen:?}");
+    assert!(seen.contains("/dev/pts/"), "{seen:?}");
+}
+
+#[test]
+fn system_prune_removes_stopped_containers_and_unused_images() {
+    let f = Fixture::with_image();
+    f.add_image("other", serde_json::json!({"Cmd": ["true"]}));
+    let running = f.ok(&["run", "-d", "bb", "sleep", "1000"]);
+    let running = running.trim().to_string();
+    f.ok(&["run", "--name", "done", "bb", "true"]);
+    assert_eq!(f.ps().len(), 2);
+    let done_id = f.ps().iter().find(|r| r["Names"] == "done").unwrap()["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = f.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains(&done_id), "{out}");
+    f.assert_gone(&done_id);
+    let rows = f.ps();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["ID"], running.as_str());
+    let images = f.ok(&["images"]);
+    assert!(
+        images.contains("bb") && !images.contains("other"),
+        "{images}"
+    );
+    // Without -f it asks, and "no" (here: no answer) changes nothing.
+    f.ok(&["run", "--name", "kept", "bb", "true"]);
+    f.ok(&["system", "prune"]);
+    assert_eq!(f.ps().len(), 2);
+}

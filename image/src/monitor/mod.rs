@@ -111,7 +111,13 @@ fn start(rt: &Runtime, m: &Meta, dir: &Path) -> Result<Started, Outcome> {
     }
     let master = match listener {
         Some(l) => {
-            let (conn, _) = l.accept().map_err(io)?;
+            // berth create has returned, so its connection (with the master) is queued already.
+            l.set_nonblocking(true).map_err(io)?;
+            let (conn, _) = l.accept().map_err(|e| {
+                fail(format!(
+                    "the runtime sent no pty over {CONSOLE_SOCKET}: {e}"
+                ))
+            })?;
             let master = berth::console::recv_master(conn.as_raw_fd())
                 .map_err(|e| fail(format!("receiving the pty: {e}")))?;
             let _ = std::fs::remove_file(CONSOLE_SOCKET);
