@@ -9,7 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// A cleaned path: non-empty components, none of them `.`, `..` or containing `/`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryPath(Vec<OsString>);
 
 impl EntryPath {
@@ -31,6 +31,26 @@ impl EntryPath {
             }
         }
         Ok(EntryPath(parts))
+    }
+
+    /// A symlink's `target` resolved lexically from the directory `self`, inside the root: an
+    /// absolute target starts at the root and `..` at the root stays there.
+    pub fn resolve_clamped(&self, target: &[u8]) -> EntryPath {
+        let mut parts = if target.starts_with(b"/") {
+            Vec::new()
+        } else {
+            self.0.clone()
+        };
+        for comp in target.split(|b| *b == b'/') {
+            match comp {
+                b"" | b"." => {}
+                b".." => {
+                    parts.pop();
+                }
+                c => parts.push(OsStr::from_bytes(c).to_os_string()),
+            }
+        }
+        EntryPath(parts)
     }
 
     /// The root itself.
@@ -59,11 +79,6 @@ impl EntryPath {
         let mut v = self.0.clone();
         v.push(name.to_os_string());
         EntryPath(v)
-    }
-
-    /// Whether `self` is `other` or below it.
-    pub fn starts_with(&self, other: &EntryPath) -> bool {
-        self.0.starts_with(&other.0)
     }
 
     /// The path relative to the root, as bytes (`.` for the root), for openat2.
@@ -117,6 +132,10 @@ mod tests {
         assert!(rel("/../x").starts_with("ERR"));
         assert_eq!(EntryPath::parse(b"etc/x").unwrap().to_string(), "/etc/x");
         assert_eq!(EntryPath::root().to_string(), "/");
+        let usr = EntryPath::parse(b"usr").unwrap();
+        assert_eq!(usr.resolve_clamped(b"../../../etc").to_string(), "/etc");
+        assert_eq!(usr.resolve_clamped(b"/tmp/x/../y").to_string(), "/tmp/y");
+        assert_eq!(usr.resolve_clamped(b"lib").to_string(), "/usr/lib");
         assert_eq!(
             EntryPath::parse(b"./.bashrc").unwrap().to_string(),
             "/.bashrc"
