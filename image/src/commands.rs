@@ -6,6 +6,7 @@ use crate::progress::Progress;
 use crate::pull::RemoteOptions;
 use crate::reference::{Reference, DEFAULT_DOMAIN};
 use crate::remote::credentials::{self, Credentials};
+use crate::snapshot::Snapshots;
 use crate::store::names::NamedImage;
 use crate::store::{Store, DEFAULT_ROOT};
 use anyhow::{bail, Context, Result};
@@ -51,6 +52,9 @@ pub struct PullArgs {
     store: StoreArgs,
     #[command(flatten)]
     remote: RemoteArgs,
+    /// Also unpack the layers into snapshots now (otherwise the first `run` does it).
+    #[arg(long)]
+    unpack: bool,
     /// Image reference (`[host[:port]/]path[:tag][@digest]`).
     image: String,
 }
@@ -141,6 +145,11 @@ pub fn pull(a: PullArgs) -> Result<()> {
     let desc = runtime()?.block_on(crate::pull::pull(&store, &r, &opts, &progress))?;
     println!("Digest: {}", desc.digest);
     println!("Status: downloaded {r}");
+    if a.unpack {
+        let layers = store.image_layers(&r)?;
+        let dirs = Snapshots::open(&store)?.ensure_image(&store, &layers)?;
+        println!("Unpacked: {} layers", dirs.len());
+    }
     Ok(())
 }
 
@@ -249,6 +258,12 @@ pub fn rmi(a: RmiArgs) -> Result<()> {
                 failed = true;
             }
         }
+    }
+    // Snapshots of layer chains no image names any more go too (kept while a container
+    // still uses them, and skipped while a pull, push or unpack runs).
+    let snapshots = Snapshots::open(&store)?;
+    for s in snapshots.sweep_unreferenced(&store)? {
+        println!("Deleted snapshot: {s}");
     }
     if failed {
         bail!("some images were not removed");

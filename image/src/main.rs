@@ -24,8 +24,8 @@ mod remote;
 mod run;
 mod runtime;
 mod signals;
-// `Snapshots::with_limits` and `prepare_rootfs_with` serve the snapshot tests only (branch
-// unpack owns them); everything else in the module is used by run, rm and prune.
+// `Snapshots::with_limits` and `prepare_rootfs_with` serve the snapshot tests only; everything
+// else in the module is used by pull, rmi, run, rm and prune.
 #[allow(dead_code)]
 mod snapshot;
 mod store;

@@ -962,3 +962,39 @@ async fn corrupt_or_oversized_blobs_are_refused() {
     );
     assert_store_consistent(&env.root);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_unpack_makes_snapshots_and_rmi_sweeps_them() {
+    let reg = registry(&[]).await;
+    let host = reg.host();
+    let base = format!("http://{host}");
+    let client = reqwest::Client::new();
+    let work = tempfile::tempdir().unwrap();
+    let layer = layer_tar(work.path(), 64);
+    let (config, manifest) = image_for(&layer);
+    put_blob(&client, &base, "test/unpack", &config).await;
+    let l = put_blob(&client, &base, "test/unpack", &layer).await;
+    put_manifest(&client, &base, "test/unpack", "v1", OCI_MANIFEST, &manifest).await;
+
+    let env = Env::new(work.path());
+    let name = format!("{host}/test/unpack:v1");
+    let (out, _) = env.ok(&["pull", "--unpack", &name]).await;
+    assert!(out.contains("Unpacked: 1 layers"), "{out}");
+    // A one-layer chain's id is the layer digest.
+    let snap = env.root.join("snapshots").join(&l[7..]);
+    assert_eq!(
+        std::fs::read_to_string(snap.join("fs/hello.txt")).unwrap(),
+        "hello from berth\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(snap.join("fs/etc/os-release")).unwrap(),
+        "ID=berth\n"
+    );
+
+    let (out, _) = env.ok(&["rmi", &name]).await;
+    assert!(
+        out.contains(&format!("Deleted snapshot: {}", &l[7..])),
+        "{out}"
+    );
+    assert!(!snap.exists(), "snapshot left after rmi");
+}

@@ -134,7 +134,8 @@ impl Snapshots {
             let dir = self.root.join(chain);
             if !dir.exists() {
                 let parent = i.checked_sub(1).map(|p| chains[p].as_str());
-                self.unpack_one(store, layer, chain, parent)?;
+                let lowers: Vec<PathBuf> = dirs.iter().rev().cloned().collect();
+                self.unpack_one(store, layer, chain, parent, lowers)?;
             }
             dirs.push(self.layer_dir(chain));
         }
@@ -148,6 +149,7 @@ impl Snapshots {
         layer: &Descriptor,
         chain: &str,
         parent: Option<&str>,
+        lowers: Vec<PathBuf>,
     ) -> Result<(), SnapshotError> {
         let tmp = self.root.join(format!(
             "tmp-{chain}-{}-{}",
@@ -158,7 +160,7 @@ impl Snapshots {
             .mode(0o700)
             .create(&tmp)
             .map_err(io_err("creating", &tmp))?;
-        let result = self.fill(store, layer, chain, parent, &tmp);
+        let result = self.fill(store, layer, chain, parent, lowers, &tmp);
         if result.is_err() {
             // A partial snapshot is never left behind.
             let _ = std::fs::remove_dir_all(&tmp);
@@ -172,6 +174,7 @@ impl Snapshots {
         layer: &Descriptor,
         chain: &str,
         parent: Option<&str>,
+        lower_dirs: Vec<PathBuf>,
         tmp: &Path,
     ) -> Result<(), SnapshotError> {
         let fs = tmp.join("fs");
@@ -183,6 +186,7 @@ impl Snapshots {
         let file = std::fs::File::open(&blob).map_err(io_err("opening layer", &blob))?;
         let options = Options {
             whiteouts: WhiteoutMode::Overlay,
+            lower_dirs,
         };
         let stats = apply_layer_with(file, &layer.media_type, &fs, &self.limits, &options)
             .map_err(|source| SnapshotError::Unpack {

@@ -145,7 +145,10 @@ fn mount_overlay(
     for d in [&upper, &work] {
         std::fs::create_dir_all(d).map_err(io_err("creating", d))?;
     }
-    let opts = overlay_options(layers, &upper, &work).map_err(SnapshotError::Invalid)?;
+    // overlayfs ignores the opaque xattr on a layer's root directory, so a layer whose root is
+    // opaque (`/.wh..wh..opq`) is honoured by leaving out every layer below it.
+    let start = layers.iter().rposition(|l| root_is_opaque(l)).unwrap_or(0);
+    let opts = overlay_options(&layers[start..], &upper, &work).map_err(SnapshotError::Invalid)?;
     mount(
         Some("overlay"),
         rootfs,
@@ -158,6 +161,25 @@ fn mount_overlay(
         path: rootfs.to_path_buf(),
         source,
     })
+}
+
+/// Whether the snapshot directory `dir` (ours, a trusted path) is marked opaque.
+fn root_is_opaque(dir: &Path) -> bool {
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut buf = [0u8; 4];
+    // SAFETY: getxattr writes at most buf.len() bytes into buf, which we own; the path and
+    // the name are NUL-terminated and outlive the call.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
 }
 
 fn write_lease(

@@ -244,6 +244,29 @@ fn overlay_and_copy_give_the_same_rootfs() {
 }
 
 #[test]
+fn a_layer_with_an_opaque_root_hides_everything_below_in_both_backends() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let snaps = Snapshots::open(&store).unwrap();
+    let mut layers = two_layers(&store);
+    layers.push(layer(
+        &store,
+        &[(".wh..wh..opq", Some("")), ("fresh", Some("f"))],
+    ));
+    let dirs = snaps.ensure_image(&store, &layers).unwrap();
+    let mut trees = Vec::new();
+    for (name, backend) in [("copy", Backend::Copy), ("overlay", Backend::Overlay)] {
+        let c = dir.path().join(name);
+        let rootfs = snaps.prepare_rootfs_with(&dirs, &c, Some(backend)).unwrap();
+        trees.push(tree(&rootfs));
+        snaps.release_rootfs(&c).unwrap();
+    }
+    assert_eq!(trees[0].keys().collect::<Vec<_>>(), ["fresh"]);
+    assert_eq!(trees[0], trees[1]);
+}
+
+#[test]
 fn sweeps_keep_what_images_and_containers_use() {
     require_root();
     let dir = tempfile::tempdir().unwrap();

@@ -59,7 +59,6 @@ impl Store {
     /// The layers of the image `reference` names, base first, each with digest, size and media
     /// type (see [`crate::manifest::layer_compression`]); the blob of each is at
     /// [`Store::blob_path`]. This is the seam layer unpacking builds on.
-    #[allow(dead_code)] // Called by the unpacker, the next step of issue #8.
     pub fn image_layers(&self, reference: &Reference) -> Result<Vec<Descriptor>, StoreError> {
         let image = self.open_image(&self.resolve(reference)?)?;
         Ok(image.manifest.layers)

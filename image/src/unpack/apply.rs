@@ -27,6 +27,8 @@ struct Applier<'a> {
     stats: UnpackStats,
     /// Paths this layer made: a whiteout in the same layer never hides them.
     made: HashSet<EntryPath>,
+    /// Every directory above something in `made` (an opaque marker must not remove them).
+    made_above: HashSet<EntryPath>,
     /// Directory mtimes, set at the end (adding children changes them).
     dir_times: Vec<(EntryPath, (i64, i64))>,
 }
@@ -37,16 +39,19 @@ pub(super) fn apply_tar(
     limits: &Limits,
     options: &Options,
 ) -> Result<UnpackStats, UnpackError> {
-    let root = Root::open(dest).map_err(|source| UnpackError::Dest {
-        path: dest.to_path_buf(),
-        source,
-    })?;
+    let root = Root::open(dest)
+        .and_then(|r| r.with_templates(&options.lower_dirs))
+        .map_err(|source| UnpackError::Dest {
+            path: dest.to_path_buf(),
+            source,
+        })?;
     let mut applier = Applier {
         root,
         limits,
         options,
         stats: UnpackStats::default(),
         made: HashSet::new(),
+        made_above: HashSet::new(),
         dir_times: Vec::new(),
     };
     let mut archive = tar::Archive::new(reader);
@@ -198,7 +203,7 @@ impl Applier<'_> {
         let fd = inroot::make_dir(pfd.as_fd(), name).map_err(io_err(path))?;
         inroot::set_meta(&self.root, pfd.as_fd(), name, Some(fd.as_fd()), false, meta)
             .map_err(io_err(path))?;
-        self.made.insert(path.clone());
+        self.mark_made(path);
         self.dir_times.push((path.clone(), meta.mtime));
         Ok(())
     }
@@ -263,7 +268,7 @@ impl Applier<'_> {
             meta,
         )
         .map_err(io_err(path))?;
-        self.made.insert(path.clone());
+        self.mark_made(path);
         Ok(())
     }
 
@@ -293,7 +298,7 @@ impl Applier<'_> {
         let pfd = self.root.mkdir_all(&parent).map_err(io_err(path))?;
         inroot::make_symlink(pfd.as_fd(), name, OsStr::from_bytes(target)).map_err(io_err(path))?;
         inroot::set_meta(&self.root, pfd.as_fd(), name, None, true, meta).map_err(io_err(path))?;
-        self.made.insert(path.clone());
+        self.mark_made(path);
         Ok(())
     }
 
@@ -326,7 +331,7 @@ impl Applier<'_> {
         }
         let pfd = self.root.mkdir_all(&parent).map_err(io_err(path))?;
         inroot::make_hardlink(tfd.as_fd(), tname, pfd.as_fd(), name).map_err(io_err(path))?;
-        self.made.insert(path.clone());
+        self.mark_made(path);
         Ok(())
     }
 
@@ -341,7 +346,7 @@ impl Applier<'_> {
         let pfd = self.root.mkdir_all(&parent).map_err(io_err(path))?;
         inroot::make_node(pfd.as_fd(), name, kind, meta.mode, dev).map_err(io_err(path))?;
         inroot::set_meta(&self.root, pfd.as_fd(), name, None, false, meta).map_err(io_err(path))?;
-        self.made.insert(path.clone());
+        self.mark_made(path);
         Ok(())
     }
 
@@ -391,11 +396,7 @@ impl Applier<'_> {
             })
         })?;
         match self.options.whiteouts {
-            WhiteoutMode::Apply => {
-                let made = &self.made;
-                inroot::clear_dir(fd.as_fd(), |name| made.contains(&dir.join(name)))
-                    .map_err(io_err(path))
-            }
+            WhiteoutMode::Apply => self.clear_lower(fd.as_fd(), dir).map_err(io_err(path)),
             WhiteoutMode::Overlay => {
                 let key = c"trusted.overlay.opaque".to_owned();
                 inroot::set_xattr(fd.as_fd(), &key, b"y").map_err(io_err(path))
@@ -403,10 +404,54 @@ impl Applier<'_> {
         }
     }
 
+    fn mark_made(&mut self, path: &EntryPath) {
+        self.made.insert(path.clone());
+        let mut p = path.clone();
+        while let Some((parent, _)) = p.split_last() {
+            if !self.made_above.insert(parent.clone()) {
+                break;
+            }
+            p = parent;
+        }
+    }
+
+    /// Remove everything below `dir` (opened for reading) that this layer did not make.
+    fn clear_lower(
+        &self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        dir: &EntryPath,
+    ) -> inroot::OpResult<()> {
+        for name in inroot::list_dir(fd)? {
+            let child = dir.join(&name);
+            let made_dir = self.made.contains(&child)
+                && inroot::kind_at(fd, &name)? == Some(inroot::Kind::Dir);
+            if made_dir || self.made_above.contains(&child) {
+                // A directory of this layer, or holding its entries: keep it, clear the rest.
+                let sub = nix::fcntl::openat(
+                    fd,
+                    name.as_os_str(),
+                    nix::fcntl::OFlag::O_RDONLY
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_NOFOLLOW
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| OpError {
+                    what: "opening directory to clear",
+                    source: e.into(),
+                })?;
+                self.clear_lower(sub.as_fd(), &child)?;
+            } else if !self.made.contains(&child) {
+                inroot::remove_all_at(fd, &name)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Directory mtimes, last (children changed them), deepest first.
     fn finish(&mut self) -> Result<(), UnpackError> {
         let mut times = std::mem::take(&mut self.dir_times);
-        times.sort_by(|a, b| b.0.components().len().cmp(&a.0.components().len()));
+        times.sort_by_key(|t| std::cmp::Reverse(t.0.components().len()));
         for (path, t) in times {
             let fd = match self.root.open_dir_read(&path) {
                 Ok(fd) => fd,

@@ -76,6 +76,8 @@ pub struct Root {
     fd: OwnedFd,
     /// Whether owners are applied (we are root).
     pub chown: bool,
+    /// Lower layers' roots, top first: implied parents copy owner and mode from them.
+    templates: Vec<Root>,
 }
 
 impl Root {
@@ -89,7 +91,44 @@ impl Root {
         Ok(Root {
             fd,
             chown: nix::unistd::geteuid().is_root(),
+            templates: Vec::new(),
         })
+    }
+
+    /// Use these lower layer roots (top first) as templates for implied parent directories.
+    pub fn with_templates(mut self, lowers: &[std::path::PathBuf]) -> io::Result<Root> {
+        for l in lowers {
+            self.templates.push(Root::open(l)?);
+        }
+        Ok(self)
+    }
+
+    /// Give the directory just made at `p` the owner and mode it has in the topmost lower
+    /// layer that has it.
+    fn copy_template(&self, p: &EntryPath) -> OpResult<()> {
+        for t in &self.templates {
+            let Ok(lower) = t.open_dir(p) else { continue };
+            let st = op(
+                "inspecting lower directory",
+                nix::sys::stat::fstat(lower.as_fd()),
+            )?;
+            let made = op("opening parent directory", self.open_dir_read(p))?;
+            if self.chown {
+                op(
+                    "changing owner",
+                    nix::unistd::fchown(
+                        made.as_fd(),
+                        Some(Uid::from_raw(st.st_uid)),
+                        Some(Gid::from_raw(st.st_gid)),
+                    ),
+                )?;
+            }
+            return op(
+                "changing mode",
+                nix::sys::stat::fchmod(made.as_fd(), Mode::from_bits_truncate(st.st_mode & 0o7777)),
+            );
+        }
+        Ok(())
     }
 
     /// Open the directory `p` (resolved inside the root) as an `O_PATH` fd.
@@ -144,7 +183,7 @@ impl Root {
                         comp.as_os_str(),
                         Mode::from_bits_truncate(0o755),
                     ) {
-                        Ok(()) => {}
+                        Ok(()) => self.copy_template(&prefix)?,
                         Err(Errno::EEXIST) => {
                             // A dangling symlink: make its target, inside the root.
                             let target = op(

@@ -253,7 +253,7 @@ impl Merger {
 
     fn set_dir_times(&mut self) -> Result<(), UnpackError> {
         let mut times = std::mem::take(&mut self.dir_times);
-        times.sort_by(|a, b| b.0.components().len().cmp(&a.0.components().len()));
+        times.sort_by_key(|t| std::cmp::Reverse(t.0.components().len()));
         for (path, t) in times {
             if let Ok(fd) = self.root.open_dir_read(&path) {
                 let ts = nix::sys::time::TimeSpec::new(t.0, t.1);

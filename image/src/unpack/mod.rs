@@ -81,10 +81,14 @@ pub enum WhiteoutMode {
 }
 
 /// How a layer is applied, beyond [`Limits`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Whiteout handling.
     pub whiteouts: WhiteoutMode,
+    /// The layers below, top first (snapshots in overlay form): a parent directory the layer
+    /// does not list but needs is made with the owner and mode it has there, so the merged
+    /// view keeps them (else an implied `/opt` of mode 0755 would override a lower 0700).
+    pub lower_dirs: Vec<PathBuf>,
 }
 
 /// Why a layer could not be applied. Every variant names the tar entry (or file) it is about.
