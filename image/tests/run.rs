@@ -534,7 +534,8 @@ fn inspect_containers_and_images() {
         serde_json::from_slice(&std::fs::read(c["BundleConfig"].as_str().unwrap()).unwrap())
             .unwrap();
     assert_eq!(bundle["annotations"]["org.example.kind"], "test");
-    let v: serde_json::Value = serde_json::from_str(&f.ok(&["inspect", "bb"])).unwrap();
+    // ("bb" alone could be a container id prefix, as in docker: containers are looked up first.)
+    let v: serde_json::Value = serde_json::from_str(&f.ok(&["inspect", "bb:latest"])).unwrap();
     assert_eq!(v[0]["Id"], c["Image"]);
     assert_eq!(v[0]["RepoTags"], serde_json::json!(["bb:latest"]));
     assert_eq!(v[0]["Config"]["Cmd"][0], "sh");
