@@ -195,7 +195,7 @@ pub fn images(a: ImagesArgs) -> Result<()> {
 
 /// Names an argument refers to: the image it names, else (like docker) the images whose ID —
 /// the config digest, with or without `sha256:`, or a prefix of at least 4 hex digits — matches.
-fn find_names(store: &Store, arg: &str) -> Result<Vec<NamedImage>> {
+pub fn find_names(store: &Store, arg: &str) -> Result<Vec<NamedImage>> {
     let by_name = parse_ref(arg).and_then(|r| Ok(store.resolve(&r)?));
     let hex = arg.strip_prefix("sha256:").unwrap_or(arg);
     let id_like = hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit());

@@ -1,16 +1,31 @@
 //! `dock`: berth's image tool: a local image store (`images`, `tag`, `rmi`), a registry client
-//! (`pull`, `push`, `login`, `logout`) and an OCI registry (`dock registry ...`). Run and build
-//! join the same [`Command`] enum later.
+//! (`pull`, `push`, `login`, `logout`), an OCI registry (`dock registry ...`), and containers
+//! on berth (`run`, `ps`, `logs`, `exec`, `stop`, `kill`, `rm`, `inspect`, `system prune`).
+//! Build joins the same [`Command`] enum later.
 
+mod archive;
+mod archive_commands;
+mod bundle;
 mod commands;
+mod container_commands;
+mod container_listing;
+mod containers;
+mod inspect;
+mod lifecycle;
 mod listing;
+mod logfile;
 mod manifest;
+mod monitor;
 mod progress;
 mod pull;
 mod push;
 mod reference;
 mod remote;
-// prepare_rootfs / release_rootfs are for `dock run` (#8, branch dockrun).
+mod run;
+mod runtime;
+mod signals;
+// `Snapshots::with_limits` and `prepare_rootfs_with` serve the snapshot tests only; everything
+// else in the module is used by pull, rmi, run, rm and prune.
 #[allow(dead_code)]
 mod snapshot;
 mod store;
@@ -57,6 +72,38 @@ enum Command {
     /// Run and administer an OCI distribution registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Run a command in a new container (on berth).
+    Run(Box<run::RunArgs>),
+    /// List containers.
+    Ps(container_commands::PsArgs),
+    /// Print a container's output.
+    Logs(container_commands::LogsArgs),
+    /// Run a command in a running container.
+    Exec(container_commands::ExecArgs),
+    /// Stop containers: their stop signal, then SIGKILL.
+    Stop(container_commands::StopArgs),
+    /// Send a signal to containers.
+    Kill(container_commands::KillArgs),
+    /// Remove containers.
+    Rm(container_commands::RmArgs),
+    /// Show containers or images as JSON.
+    Inspect(container_commands::InspectArgs),
+    /// Write images to a tar archive (docker-archive or oci-archive).
+    Save(archive_commands::SaveArgs),
+    /// Read images from a tar archive.
+    Load(archive_commands::LoadArgs),
+    /// Manage dock's state.
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// The per-container monitor (started by `dock run`).
+    #[command(name = "_monitor", hide = true)]
+    Monitor(container_commands::MonitorArgs),
+}
+
+#[derive(Subcommand)]
+enum SystemCommand {
+    /// Remove stopped containers and unused snapshots and blobs.
+    Prune(container_commands::PruneArgs),
 }
 
 #[derive(Subcommand)]
@@ -124,6 +171,18 @@ enum UserCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(a) => std::process::exit(run::run(*a)),
+        Command::Ps(a) => container_commands::ps(a),
+        Command::Logs(a) => container_commands::logs(a),
+        Command::Exec(a) => container_commands::exec(a),
+        Command::Stop(a) => container_commands::stop(a),
+        Command::Kill(a) => container_commands::kill(a),
+        Command::Rm(a) => container_commands::rm(a),
+        Command::Inspect(a) => container_commands::inspect(a),
+        Command::Save(a) => archive_commands::save(a),
+        Command::Load(a) => archive_commands::load(a),
+        Command::System(SystemCommand::Prune(a)) => container_commands::prune(a),
+        Command::Monitor(a) => container_commands::monitor(a),
         Command::Pull(a) => commands::pull(a),
         Command::Push(a) => commands::push(a),
         Command::Images(a) => commands::images(a),
