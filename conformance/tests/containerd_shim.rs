@@ -53,6 +53,7 @@ enum Stack {
 
 /// A private containerd with the image imported and the flags `ctr run` needs for a stack.
 struct World {
+    stack: Stack,
     daemon: Containerd,
     /// The dir on containerd's PATH holding the shim link; dropped after the daemon.
     _bin: TempDir,
@@ -121,11 +122,65 @@ impl World {
             ],
         };
         World {
+            stack,
             daemon,
             _bin: bin,
             berth_root,
             run_flags,
             _work: work,
+        }
+    }
+
+    /// The running task really is on this stack: berth holds its state, and the shim
+    /// serving it is ours (with an owner-only filesystem socket) or runc's.
+    fn assert_stack(&self, id: &str) {
+        let state = self
+            .berth_root
+            .join(&self.daemon.namespace)
+            .join(id)
+            .join("state.json");
+        assert!(
+            state.is_file(),
+            "berth has no state for {id} at {}",
+            state.display()
+        );
+        let want = match self.stack {
+            Stack::BerthShim => "containerd-shim-berth-v2",
+            Stack::RuncShimWithBerth => "containerd-shim-runc-v2",
+        };
+        let names: Vec<String> = self
+            .daemon
+            .shim_pids()
+            .iter()
+            .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+            .filter_map(|c| {
+                let argv0 = c.split(|&b| b == 0).next()?.to_vec();
+                let argv0 = String::from_utf8_lossy(&argv0).into_owned();
+                Some(argv0.rsplit('/').next()?.to_string())
+            })
+            .collect();
+        assert!(
+            names.iter().any(|n| n == want),
+            "shims {names:?}, want {want}"
+        );
+        if let Stack::BerthShim = self.stack {
+            let bundle = self
+                .daemon
+                .state
+                .join("io.containerd.runtime.v2.task")
+                .join(&self.daemon.namespace)
+                .join(id);
+            let address = std::fs::read_to_string(bundle.join("address")).expect("address file");
+            let socket = address.trim().trim_start_matches("unix://");
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let meta = std::fs::metadata(socket).expect("shim socket on the filesystem");
+            assert!(meta.file_type().is_socket(), "{socket} is not a socket");
+            assert_eq!(
+                meta.mode() & 0o077,
+                0,
+                "shim socket mode {:o} lets group or others in",
+                meta.mode() & 0o777
+            );
         }
     }
 
@@ -297,6 +352,7 @@ fn detached_exec_ps_pause_metrics(stack: Stack) {
     let id = w.id("detached");
     assert_ok(&w.run(&["-d"], &[], &id, &["sleep", "1000"]));
     w.wait_status(&id, "RUNNING");
+    w.assert_stack(&id);
 
     let out = w.exec(&[], "e1", &id, &["sh", "-c", "echo from-exec; exit 4"]);
     assert_eq!(out.status, Some(4), "{out:?}");

@@ -144,27 +144,21 @@ impl Inner {
 
     /// After Start queued its event: handle an exit that came meanwhile.
     fn start_finished(&self, mut table: MutexGuard<'_, Table>, cid: &str, exec_id: &str) {
-        let pending = table
+        let (pid, pending) = match table
             .containers
             .get_mut(cid)
             .and_then(|c| c.process_mut(exec_id))
-            .and_then(|p| {
+        {
+            Some(p) => {
                 p.starting = false;
-                p.pending_exit
-                    .take()
-                    .or_else(|| None)
-                    .map(|code| (p.pid, code))
-            });
-        let early = table
-            .containers
-            .get(cid)
-            .and_then(|c| c.process(exec_id))
-            .and_then(|p| table.early_exits.get(&p.pid).copied());
+                (p.pid, p.pending_exit.take())
+            }
+            None => (0, None),
+        };
+        let exit = pending.or_else(|| table.early_exits.get(&pid).copied());
         table.start_done();
         drop(table);
-        if let Some((_, code)) = pending {
-            self.finish_exit(cid, exec_id, code);
-        } else if let Some(code) = early {
+        if let Some(code) = exit {
             self.finish_exit(cid, exec_id, code);
         }
     }
