@@ -287,9 +287,14 @@ impl World {
         let cgroup = format!("{}/{id}", self.daemon.namespace);
         assert!(!cgroup_exists(&cgroup), "cgroup {cgroup} left");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let rootfs = format!(
+            "{}/io.containerd.runtime.v2.task/{}/{id}/rootfs",
+            self.daemon.state.display(),
+            self.daemon.namespace
+        );
         assert!(
-            !mounts.lines().any(|l| l.contains(&format!("/{id}/rootfs"))),
-            "rootfs of {id} still mounted"
+            !mounts.lines().any(|l| l.contains(&rootfs)),
+            "{rootfs} still mounted"
         );
         let deadline = Instant::now() + SETTLE;
         while !self.daemon.shim_pids().is_empty() {
@@ -451,6 +456,123 @@ fn kill_all_and_rm_force(stack: Stack) {
     w.assert_clean(&id2);
 }
 
+/// `ctr events` lines (topic, event JSON) about `id`, gathered while `during` runs.
+fn events_during(w: &World, id: &str, during: impl FnOnce()) -> Vec<String> {
+    let mut watcher = w
+        .daemon
+        .ctr_command()
+        .arg("events")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run ctr events");
+    let stdout = watcher.stdout.take().expect("events stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Wait until the subscription is live: a probe container's event comes through.
+    let deadline = Instant::now() + SETTLE;
+    let mut n = 0;
+    'live: loop {
+        let probe = format!("{id}-probe{n}");
+        n += 1;
+        w.daemon.ctr_ok(&["containers", "create", IMAGE, &probe]);
+        w.daemon.ctr_ok(&["containers", "delete", &probe]);
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            if line.contains(&probe) {
+                break 'live;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ctr events never showed a probe event"
+        );
+    }
+    during();
+    // A last marker event, then stop reading once it is seen.
+    let marker = format!("{id}-end");
+    w.daemon.ctr_ok(&["containers", "create", IMAGE, &marker]);
+    w.daemon.ctr_ok(&["containers", "delete", &marker]);
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(SETTLE) {
+        if line.contains(&marker) {
+            break;
+        }
+        if line.contains(&format!("\"{id}\"")) {
+            lines.push(line);
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    drop(rx);
+    let _ = reader.join();
+    lines
+}
+
+fn topics(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn events_in_order_and_oom(stack: Stack) {
+    let w = World::new("events", stack);
+    let id = w.id("events");
+    let lines = events_during(&w, &id, || {
+        assert_ok(&w.run(&["-d"], &[], &id, &["sleep", "1000"]));
+        w.wait_status(&id, "RUNNING");
+        let out = w.exec(&[], "ev1", &id, &["true"]);
+        assert_ok(&out);
+        w.daemon.ctr_ok(&["task", "pause", &id]);
+        w.daemon.ctr_ok(&["task", "resume", &id]);
+        w.daemon
+            .ctr_ok(&["task", "kill", "--signal", "SIGKILL", &id]);
+        w.wait_status(&id, "STOPPED");
+        w.remove(&id);
+    });
+    let got = topics(&lines);
+    let want = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    assert_eq!(got, want, "events: {lines:#?}");
+
+    // A container over its memory limit: the kernel's OOM killer acts, the shim says so.
+    let oom = w.id("oom");
+    let lines = events_during(&w, &oom, || {
+        let out = w.run(
+            &["--rm"],
+            &["--memory-limit", "16777216"],
+            &oom,
+            &["sh", "-c", "head -c 268435456 /dev/zero | tail"],
+        );
+        assert_ne!(out.status, Some(0), "{out:?}");
+    });
+    let got = topics(&lines);
+    assert!(
+        got.contains(&"/tasks/oom".to_string()),
+        "no OOM event: {lines:#?}"
+    );
+    w.assert_clean(&oom);
+}
+
 macro_rules! both_stacks {
     ($($scenario:ident),* $(,)?) => {
         mod berth_shim {
@@ -468,6 +590,7 @@ both_stacks!(
     detached_exec_ps_pause_metrics,
     kill_delivers_the_signal,
     kill_all_and_rm_force,
+    events_in_order_and_oom,
 );
 
 #[test]
