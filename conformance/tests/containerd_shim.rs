@@ -573,6 +573,47 @@ fn events_in_order_and_oom(stack: Stack) {
     w.assert_clean(&oom);
 }
 
+/// A shim that dies (SIGKILL) leaves nothing: containerd runs the shim binary's `delete`
+/// in the bundle, which force-deletes the container through berth.
+fn killed_shim_is_cleaned_up(stack: Stack) {
+    let w = World::new("shimkill", stack);
+    let id = w.id("shimkill");
+    assert_ok(&w.run(&["-d"], &[], &id, &["sleep", "1000"]));
+    w.wait_status(&id, "RUNNING");
+    let init = w.task_pid(&id);
+    let shims = w.daemon.shim_pids();
+    assert!(!shims.is_empty(), "no shim serving {id}");
+    for pid in shims {
+        // SAFETY: kill(2) on a shim of our private containerd (its argv names our socket).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + SETTLE;
+    while !w.daemon.list("tasks").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "task {id} still listed after its shim died; containerd log:\n{}",
+            w.daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + SETTLE;
+    while Path::new(&format!("/proc/{init}")).exists() && is_sleep(init) {
+        assert!(
+            Instant::now() < deadline,
+            "container init {init} outlived its shim"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    w.daemon.ctr_ok(&["containers", "delete", &id]);
+    w.assert_clean(&id);
+}
+
+fn is_sleep(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim() == "sleep")
+        .unwrap_or(false)
+}
+
 macro_rules! both_stacks {
     ($($scenario:ident),* $(,)?) => {
         mod berth_shim {
@@ -591,6 +632,7 @@ both_stacks!(
     kill_delivers_the_signal,
     kill_all_and_rm_force,
     events_in_order_and_oom,
+    killed_shim_is_cleaned_up,
 );
 
 #[test]

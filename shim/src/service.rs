@@ -334,7 +334,10 @@ impl Shim for Service {
             .map(|o| RuntimeOptions::from_runc(&o))
             .unwrap_or_default();
         let berth = self.inner.berth_for(&options, &bundle);
-        let _ = berth.call(&["delete", "--force", &self.inner.id]);
+        // After a normal Delete berth has no state left: skip the extra exec then.
+        if berth.root.join(&self.inner.id).exists() {
+            let _ = berth.call(&["delete", "--force", &self.inner.id]);
+        }
         unmount_rootfs(&bundle.join("rootfs"));
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
