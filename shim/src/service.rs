@@ -31,6 +31,8 @@ pub struct Service {
 struct Inner {
     namespace: String,
     id: String,
+    /// Our ttrpc socket (`-socket`), removed when the server stops.
+    socket: String,
     shim_exe: Option<PathBuf>,
     table: Mutex<Table>,
     changed: Condvar,
@@ -190,6 +192,18 @@ fn cgroups_path(bundle: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Removes a shim socket given as `unix:///path` or a path, only if it is a socket.
+fn remove_socket(address: &str) {
+    use std::os::unix::fs::FileTypeExt;
+    let path = address.trim_start_matches("unix://");
+    if path.is_empty() {
+        return;
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 fn read_pid(path: &Path) -> TtrpcResult<i32> {
     std::fs::read_to_string(path)
         .ok()
@@ -257,11 +271,12 @@ fn launch(
 }
 
 impl Service {
-    fn new_service(namespace: &str, id: &str) -> Service {
+    fn new_service(namespace: &str, id: &str, socket: &str) -> Service {
         Service {
             inner: Arc::new(Inner {
                 namespace: namespace.to_string(),
                 id: id.to_string(),
+                socket: socket.to_string(),
                 shim_exe: std::env::current_exe().ok(),
                 table: Mutex::new(Table::default()),
                 changed: Condvar::new(),
@@ -318,7 +333,7 @@ impl Shim for Service {
     type T = Service;
 
     fn new(_runtime_id: &str, args: &Flags, _config: &mut crate::shim_api::Config) -> Self {
-        Service::new_service(&args.namespace, &args.id)
+        Service::new_service(&args.namespace, &args.id, &args.socket)
     }
 
     fn start_shim(&mut self, _opts: StartOpts) -> Result<String, ShimError> {
@@ -339,6 +354,10 @@ impl Shim for Service {
             let _ = berth.call(&["delete", "--force", &self.inner.id]);
         }
         unmount_rootfs(&bundle.join("rootfs"));
+        // A shim that died could not remove its socket.
+        if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+            remove_socket(address.trim());
+        }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: now().into(),
@@ -348,6 +367,9 @@ impl Shim for Service {
 
     fn wait(&mut self) {
         self.inner.exit.wait();
+        // containerd may remove the bundle (and its address file, which the crate reads to
+        // find the socket) as soon as Shutdown returns: remove the socket from what we know.
+        remove_socket(&self.inner.socket);
         let queue = self
             .inner
             .events
