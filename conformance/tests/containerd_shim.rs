@@ -639,6 +639,41 @@ fn killed_shim_is_cleaned_up(stack: Stack) {
     w.assert_clean(&id);
 }
 
+/// Containers carrying the CRI sandbox annotation share one shim (one per pod), which
+/// stays until the last of them is deleted.
+fn one_shim_per_pod(stack: Stack) {
+    let w = World::new("pod", stack);
+    let sandbox = w.id("podsandbox");
+    let member = w.id("podmember");
+    let annotation = |pod: &str| format!("io.kubernetes.cri.sandbox-id={pod}");
+    let a = annotation(&sandbox);
+    assert_ok(&w.run(&["-d"], &["--annotation", &a], &sandbox, &["sleep", "1000"]));
+    assert_ok(&w.run(&["-d"], &["--annotation", &a], &member, &["sleep", "1000"]));
+    w.wait_status(&sandbox, "RUNNING");
+    w.wait_status(&member, "RUNNING");
+    assert_eq!(w.daemon.shim_pids().len(), 1, "one shim for the pod");
+    let out = w.exec(&[], "pe", &member, &["sh", "-c", "echo in-member"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "in-member\n");
+    // Removing the sandbox's task first must not take the member's shim away.
+    w.daemon
+        .ctr_ok(&["task", "kill", "--signal", "SIGKILL", &sandbox]);
+    w.wait_status(&sandbox, "STOPPED");
+    w.remove(&sandbox);
+    assert_eq!(w.status(&member), "RUNNING");
+    assert_eq!(
+        w.daemon.shim_pids().len(),
+        1,
+        "the pod's shim still serves the member"
+    );
+    w.daemon
+        .ctr_ok(&["task", "kill", "--signal", "SIGKILL", &member]);
+    w.wait_status(&member, "STOPPED");
+    w.remove(&member);
+    w.assert_clean(&sandbox);
+    w.assert_clean(&member);
+}
+
 fn is_sleep(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|c| c.trim() == "sleep")
@@ -664,6 +699,7 @@ both_stacks!(
     kill_all_and_rm_force,
     events_in_order_and_oom,
     killed_shim_is_cleaned_up,
+    one_shim_per_pod,
 );
 
 #[test]
