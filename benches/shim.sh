@@ -14,7 +14,13 @@ RUNS=${1:-30}
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
 BERTH=${BERTH:-$target/release/berth}
+# The statically linked shim when built (smaller RSS, no dynamic loader per start):
+#   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release \
+#       --target x86_64-unknown-linux-gnu -p containerd-shim-berth
+static_shim=$target/x86_64-unknown-linux-gnu/release/containerd-shim-berth-v2
+if [ -z "${SHIM:-}" ] && [ -x "$static_shim" ]; then SHIM=$static_shim; fi
 SHIM=${SHIM:-$target/release/containerd-shim-berth-v2}
+echo "shim: $SHIM"
 for b in "$BERTH" "$SHIM"; do
     [ -x "$b" ] || { echo "build first: cargo build --release -p berth -p containerd-shim-berth (no $b)" >&2; exit 1; }
 done

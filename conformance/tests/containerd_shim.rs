@@ -53,9 +53,11 @@ enum Stack {
 
 /// A private containerd with the image imported and the flags `ctr run` needs for a stack.
 struct World {
+    stack: Stack,
     daemon: Containerd,
     /// The dir on containerd's PATH holding the shim link; dropped after the daemon.
     _bin: TempDir,
+
     berth_root: PathBuf,
     run_flags: Vec<String>,
     _work: TempDir,
@@ -121,12 +123,79 @@ impl World {
             ],
         };
         World {
+            stack,
             daemon,
             _bin: bin,
             berth_root,
             run_flags,
             _work: work,
         }
+    }
+
+    /// The running task really is on this stack: berth holds its state, and the shim
+    /// serving it is ours (with an owner-only filesystem socket) or runc's.
+    fn assert_stack(&self, id: &str) {
+        let state = self
+            .berth_root
+            .join(&self.daemon.namespace)
+            .join(id)
+            .join("state.json");
+        assert!(
+            state.is_file(),
+            "berth has no state for {id} at {}",
+            state.display()
+        );
+        let want = match self.stack {
+            Stack::BerthShim => "containerd-shim-berth-v2",
+            Stack::RuncShimWithBerth => "containerd-shim-runc-v2",
+        };
+        let names: Vec<String> = self
+            .daemon
+            .shim_pids()
+            .iter()
+            .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+            .filter_map(|c| {
+                let argv0 = c.split(|&b| b == 0).next()?.to_vec();
+                let argv0 = String::from_utf8_lossy(&argv0).into_owned();
+                Some(argv0.rsplit('/').next()?.to_string())
+            })
+            .collect();
+        assert!(
+            names.iter().any(|n| n == want),
+            "shims {names:?}, want {want}"
+        );
+        if let Stack::BerthShim = self.stack {
+            let bundle = self
+                .daemon
+                .state
+                .join("io.containerd.runtime.v2.task")
+                .join(&self.daemon.namespace)
+                .join(id);
+            let address = std::fs::read_to_string(bundle.join("address")).expect("address file");
+            let socket = address.trim().trim_start_matches("unix://");
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let meta = std::fs::metadata(socket).expect("shim socket on the filesystem");
+            assert!(meta.file_type().is_socket(), "{socket} is not a socket");
+            assert_eq!(Path::new(socket), self.shim_socket(id), "socket path");
+            assert_eq!(
+                meta.mode() & 0o077,
+                0,
+                "shim socket mode {:o} lets group or others in",
+                meta.mode() & 0o777
+            );
+        }
+    }
+
+    /// Where containerd's shims put the socket of task `id`: /run/containerd/s/ + the
+    /// sha256 of "<grpc address>/<namespace>/<id>".
+    fn shim_socket(&self, id: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let key = self.daemon.address.join(&self.daemon.namespace).join(id);
+        let hash: String = Sha256::digest(key.as_os_str().as_encoded_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        PathBuf::from("/run/containerd/s").join(hash)
     }
 
     fn id(&self, name: &str) -> String {
@@ -232,11 +301,27 @@ impl World {
         let cgroup = format!("{}/{id}", self.daemon.namespace);
         assert!(!cgroup_exists(&cgroup), "cgroup {cgroup} left");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let rootfs = format!(
+            "{}/io.containerd.runtime.v2.task/{}/{id}/rootfs",
+            self.daemon.state.display(),
+            self.daemon.namespace
+        );
         assert!(
-            !mounts.lines().any(|l| l.contains(&format!("/{id}/rootfs"))),
-            "rootfs of {id} still mounted"
+            !mounts.lines().any(|l| l.contains(&rootfs)),
+            "{rootfs} still mounted"
         );
         let deadline = Instant::now() + SETTLE;
+        if let Stack::BerthShim = self.stack {
+            let socket = self.shim_socket(id);
+            while socket.exists() {
+                assert!(
+                    Instant::now() < deadline,
+                    "shim socket {} left",
+                    socket.display()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         while !self.daemon.shim_pids().is_empty() {
             assert!(
                 Instant::now() < deadline,
@@ -297,6 +382,7 @@ fn detached_exec_ps_pause_metrics(stack: Stack) {
     let id = w.id("detached");
     assert_ok(&w.run(&["-d"], &[], &id, &["sleep", "1000"]));
     w.wait_status(&id, "RUNNING");
+    w.assert_stack(&id);
 
     let out = w.exec(&[], "e1", &id, &["sh", "-c", "echo from-exec; exit 4"]);
     assert_eq!(out.status, Some(4), "{out:?}");
@@ -395,6 +481,205 @@ fn kill_all_and_rm_force(stack: Stack) {
     w.assert_clean(&id2);
 }
 
+/// `ctr events` lines (topic, event JSON) about `id`, gathered while `during` runs.
+fn events_during(w: &World, id: &str, during: impl FnOnce()) -> Vec<String> {
+    let mut watcher = w
+        .daemon
+        .ctr_command()
+        .arg("events")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run ctr events");
+    let stdout = watcher.stdout.take().expect("events stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Wait until the subscription is live: a probe container's event comes through.
+    let deadline = Instant::now() + SETTLE;
+    let mut n = 0;
+    'live: loop {
+        let probe = format!("{id}-probe{n}");
+        n += 1;
+        w.daemon.ctr_ok(&["containers", "create", IMAGE, &probe]);
+        w.daemon.ctr_ok(&["containers", "delete", &probe]);
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            if line.contains(&probe) {
+                break 'live;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ctr events never showed a probe event"
+        );
+    }
+    during();
+    // A last marker event, then stop reading once it is seen.
+    let marker = format!("{id}-end");
+    w.daemon.ctr_ok(&["containers", "create", IMAGE, &marker]);
+    w.daemon.ctr_ok(&["containers", "delete", &marker]);
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(SETTLE) {
+        if line.contains(&marker) {
+            break;
+        }
+        if line.contains(&format!("\"{id}\"")) {
+            lines.push(line);
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    drop(rx);
+    let _ = reader.join();
+    lines
+}
+
+fn topics(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn events_in_order_and_oom(stack: Stack) {
+    let w = World::new("events", stack);
+    let id = w.id("events");
+    let lines = events_during(&w, &id, || {
+        assert_ok(&w.run(&["-d"], &[], &id, &["sleep", "1000"]));
+        w.wait_status(&id, "RUNNING");
+        let out = w.exec(&[], "ev1", &id, &["true"]);
+        assert_ok(&out);
+        w.daemon.ctr_ok(&["task", "pause", &id]);
+        w.daemon.ctr_ok(&["task", "resume", &id]);
+        w.daemon
+            .ctr_ok(&["task", "kill", "--signal", "SIGKILL", &id]);
+        w.wait_status(&id, "STOPPED");
+        w.remove(&id);
+    });
+    let got = topics(&lines);
+    let want = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    assert_eq!(got, want, "events: {lines:#?}");
+
+    // A container over its memory limit: the kernel's OOM killer acts, the shim says so.
+    let oom = w.id("oom");
+    let lines = events_during(&w, &oom, || {
+        let out = w.run(
+            &["--rm"],
+            &["--memory-limit", "16777216"],
+            &oom,
+            &["sh", "-c", "head -c 268435456 /dev/zero | tail"],
+        );
+        assert_ne!(out.status, Some(0), "{out:?}");
+    });
+    let got = topics(&lines);
+    assert!(
+        got.contains(&"/tasks/oom".to_string()),
+        "no OOM event: {lines:#?}"
+    );
+    w.assert_clean(&oom);
+}
+
+/// A shim that dies (SIGKILL) leaves nothing: containerd runs the shim binary's `delete`
+/// in the bundle, which force-deletes the container through berth.
+fn killed_shim_is_cleaned_up(stack: Stack) {
+    let w = World::new("shimkill", stack);
+    let id = w.id("shimkill");
+    assert_ok(&w.run(&["-d"], &[], &id, &["sleep", "1000"]));
+    w.wait_status(&id, "RUNNING");
+    w.assert_stack(&id);
+    let init = w.task_pid(&id);
+    let shims = w.daemon.shim_pids();
+    assert!(!shims.is_empty(), "no shim serving {id}");
+    for pid in shims {
+        // SAFETY: kill(2) on a shim of our private containerd (its argv names our socket).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + SETTLE;
+    while !w.daemon.list("tasks").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "task {id} still listed after its shim died; containerd log:\n{}",
+            w.daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + SETTLE;
+    while Path::new(&format!("/proc/{init}")).exists() && is_sleep(init) {
+        assert!(
+            Instant::now() < deadline,
+            "container init {init} outlived its shim"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    w.daemon.ctr_ok(&["containers", "delete", &id]);
+    if let Stack::RuncShimWithBerth = stack {
+        // containerd-shim-runc-v2 1.6 leaves a killed shim's socket behind; not ours to
+        // check, but not ours to leave either.
+        let _ = std::fs::remove_file(w.shim_socket(&id));
+    }
+    w.assert_clean(&id);
+}
+
+/// Containers carrying the CRI sandbox annotation share one shim (one per pod), which
+/// stays until the last of them is deleted.
+fn one_shim_per_pod(stack: Stack) {
+    let w = World::new("pod", stack);
+    let sandbox = w.id("podsandbox");
+    let member = w.id("podmember");
+    let annotation = |pod: &str| format!("io.kubernetes.cri.sandbox-id={pod}");
+    let a = annotation(&sandbox);
+    assert_ok(&w.run(&["-d"], &["--annotation", &a], &sandbox, &["sleep", "1000"]));
+    assert_ok(&w.run(&["-d"], &["--annotation", &a], &member, &["sleep", "1000"]));
+    w.wait_status(&sandbox, "RUNNING");
+    w.wait_status(&member, "RUNNING");
+    assert_eq!(w.daemon.shim_pids().len(), 1, "one shim for the pod");
+    let out = w.exec(&[], "pe", &member, &["sh", "-c", "echo in-member"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "in-member\n");
+    // Removing the sandbox's task first must not take the member's shim away.
+    w.daemon
+        .ctr_ok(&["task", "kill", "--signal", "SIGKILL", &sandbox]);
+    w.wait_status(&sandbox, "STOPPED");
+    w.remove(&sandbox);
+    assert_eq!(w.status(&member), "RUNNING");
+    assert_eq!(
+        w.daemon.shim_pids().len(),
+        1,
+        "the pod's shim still serves the member"
+    );
+    w.daemon
+        .ctr_ok(&["task", "kill", "--signal", "SIGKILL", &member]);
+    w.wait_status(&member, "STOPPED");
+    w.remove(&member);
+    w.assert_clean(&sandbox);
+    w.assert_clean(&member);
+}
+
+fn is_sleep(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim() == "sleep")
+        .unwrap_or(false)
+}
+
 macro_rules! both_stacks {
     ($($scenario:ident),* $(,)?) => {
         mod berth_shim {
@@ -412,6 +697,9 @@ both_stacks!(
     detached_exec_ps_pause_metrics,
     kill_delivers_the_signal,
     kill_all_and_rm_force,
+    events_in_order_and_oom,
+    killed_shim_is_cleaned_up,
+    one_shim_per_pod,
 );
 
 #[test]

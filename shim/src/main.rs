@@ -30,7 +30,7 @@
 //! containerd 2.3's bootstrap protocol (BootstrapParams in, BootstrapResult out). We serve
 //! task API v2, which every containerd from 1.6 on calls. `delete` and the server itself
 //! come from the crate; `-info` is ours (info.rs). The socket is a filesystem socket under
-//! /run/containerd/s, made with umask 077 (mode 0600), never abstract.
+//! /run/containerd/s, made with umask 077 (owner only), never abstract.
 //!
 //! Only shim_api.rs names the containerd-shim crates.
 
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            // The server's socket is bound with this umask: 0600, owner (root) only.
+            // The server's socket is bound with this umask: owner (root) only.
             // SAFETY: umask only replaces the process's file mode mask; it cannot fail.
             let inherited = unsafe { libc::umask(0o077) };
             INHERITED_UMASK.store(inherited as u32, Ordering::Relaxed);

@@ -31,6 +31,8 @@ pub struct Service {
 struct Inner {
     namespace: String,
     id: String,
+    /// Our ttrpc socket (`-socket`), removed when the server stops.
+    socket: String,
     shim_exe: Option<PathBuf>,
     table: Mutex<Table>,
     changed: Condvar,
@@ -144,27 +146,21 @@ impl Inner {
 
     /// After Start queued its event: handle an exit that came meanwhile.
     fn start_finished(&self, mut table: MutexGuard<'_, Table>, cid: &str, exec_id: &str) {
-        let pending = table
+        let (pid, pending) = match table
             .containers
             .get_mut(cid)
             .and_then(|c| c.process_mut(exec_id))
-            .and_then(|p| {
+        {
+            Some(p) => {
                 p.starting = false;
-                p.pending_exit
-                    .take()
-                    .or_else(|| None)
-                    .map(|code| (p.pid, code))
-            });
-        let early = table
-            .containers
-            .get(cid)
-            .and_then(|c| c.process(exec_id))
-            .and_then(|p| table.early_exits.get(&p.pid).copied());
+                (p.pid, p.pending_exit.take())
+            }
+            None => (0, None),
+        };
+        let exit = pending.or_else(|| table.early_exits.get(&pid).copied());
         table.start_done();
         drop(table);
-        if let Some((_, code)) = pending {
-            self.finish_exit(cid, exec_id, code);
-        } else if let Some(code) = early {
+        if let Some(code) = exit {
             self.finish_exit(cid, exec_id, code);
         }
     }
@@ -194,6 +190,18 @@ fn cgroups_path(bundle: &Path) -> Option<String> {
     spec.pointer("/linux/cgroupsPath")?
         .as_str()
         .map(str::to_string)
+}
+
+/// Removes a shim socket given as `unix:///path` or a path, only if it is a socket.
+fn remove_socket(address: &str) {
+    use std::os::unix::fs::FileTypeExt;
+    let path = address.trim_start_matches("unix://");
+    if path.is_empty() {
+        return;
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn read_pid(path: &Path) -> TtrpcResult<i32> {
@@ -263,11 +271,12 @@ fn launch(
 }
 
 impl Service {
-    fn new_service(namespace: &str, id: &str) -> Service {
+    fn new_service(namespace: &str, id: &str, socket: &str) -> Service {
         Service {
             inner: Arc::new(Inner {
                 namespace: namespace.to_string(),
                 id: id.to_string(),
+                socket: socket.to_string(),
                 shim_exe: std::env::current_exe().ok(),
                 table: Mutex::new(Table::default()),
                 changed: Condvar::new(),
@@ -324,7 +333,7 @@ impl Shim for Service {
     type T = Service;
 
     fn new(_runtime_id: &str, args: &Flags, _config: &mut crate::shim_api::Config) -> Self {
-        Service::new_service(&args.namespace, &args.id)
+        Service::new_service(&args.namespace, &args.id, &args.socket)
     }
 
     fn start_shim(&mut self, _opts: StartOpts) -> Result<String, ShimError> {
@@ -340,8 +349,15 @@ impl Shim for Service {
             .map(|o| RuntimeOptions::from_runc(&o))
             .unwrap_or_default();
         let berth = self.inner.berth_for(&options, &bundle);
-        let _ = berth.call(&["delete", "--force", &self.inner.id]);
+        // After a normal Delete berth has no state left: skip the extra exec then.
+        if berth.root.join(&self.inner.id).exists() {
+            let _ = berth.call(&["delete", "--force", &self.inner.id]);
+        }
         unmount_rootfs(&bundle.join("rootfs"));
+        // A shim that died could not remove its socket.
+        if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+            remove_socket(address.trim());
+        }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: now().into(),
@@ -351,6 +367,9 @@ impl Shim for Service {
 
     fn wait(&mut self) {
         self.inner.exit.wait();
+        // containerd may remove the bundle (and its address file, which the crate reads to
+        // find the socket) as soon as Shutdown returns: remove the socket from what we know.
+        remove_socket(&self.inner.socket);
         let queue = self
             .inner
             .events

@@ -453,6 +453,12 @@ impl CgroupManager {
                 match std::fs::remove_dir(&dir) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    // A parent that another container's cgroup now lives in is shared:
+                    // it stays, as a parent that existed before create does.
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY)
+                            && !self.dirs.contains(&dir)
+                            && has_child_cgroup(&dir) => {}
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy.push(dir),
                     Err(source) => {
                         hard_error.get_or_insert(CgroupError::Io { path: dir, source });
@@ -559,6 +565,17 @@ fn copy_cpuset_from_parent(parent: &Path, dir: &Path) -> Result<(), CgroupError>
         }
     }
     Ok(())
+}
+
+/// Whether `dir` holds another cgroup (a subdirectory).
+fn has_child_cgroup(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
