@@ -1,4 +1,5 @@
-//! The part of `dock` that image/tests/ drive directly: the layer unpacker. Everything else
-//! lives in the `dock` binary (src/main.rs), which uses this library.
+//! The part of `dock` that image/tests/ and unit tests drive directly: the layer unpacker and
+//! the `dock build` front end. Everything else lives in the `dock` binary (src/main.rs).
 
+pub mod build;
 pub mod unpack;
