@@ -66,12 +66,15 @@ pub fn split_words(text: &str, escape: char) -> Vec<String> {
     words
 }
 
+/// `--name=value` flags as (name, value), in the order written.
+type Flags = Vec<(String, String)>;
+
 /// Leading `--name=value` flags (a bare `--name` reads as `true`), checked against `allowed`.
 fn take_flags<'a>(
     mut rest: &'a str,
     keyword: &str,
     allowed: &[&str],
-) -> Result<(Vec<(String, String)>, &'a str), String> {
+) -> Result<(Flags, &'a str), String> {
     let mut flags = Vec::new();
     while let Some(after) = rest.strip_prefix("--") {
         let end = after.find(char::is_whitespace).unwrap_or(after.len());
