@@ -59,7 +59,18 @@ pub fn heredoc_markers(text: &str) -> Vec<(String, bool, bool)> {
     let chars: Vec<char> = text.chars().collect();
     let mut found = Vec::new();
     let mut i = 0;
+    let mut quote: Option<char> = None;
     while i + 1 < chars.len() {
+        // `<<` inside quotes is text, not a heredoc (`RUN echo "a<<b"`).
+        match (quote, chars[i]) {
+            (Some(q), c) if c == q => quote = None,
+            (None, c @ ('\'' | '"')) => quote = Some(c),
+            _ => {}
+        }
+        if quote.is_some() {
+            i += 1;
+            continue;
+        }
         let starts = chars[i] == '<'
             && chars[i + 1] == '<'
             && (i == 0 || chars[i - 1] != '<')
@@ -308,5 +319,7 @@ mod tests {
     fn markers_ignore_triple_angle() {
         assert!(heredoc_markers("RUN cat <<<word").is_empty());
         assert_eq!(heredoc_markers("RUN cat<<X")[0].0, "X");
+        assert!(heredoc_markers("RUN echo \"a<<b\" 'c<<d'").is_empty());
+        assert_eq!(heredoc_markers("RUN echo \"x\" <<E")[0].0, "E");
     }
 }
