@@ -611,4 +611,55 @@ mod tests {
         assert_eq!(split_words("a` b c", '`'), ["a` b", "c"]);
         assert!(split_words("   ", '\\').is_empty());
     }
+
+    #[test]
+    fn whole_multi_stage_file() {
+        let src = "# syntax=docker/dockerfile:1.7\n\
+ARG GO=1.22\n\
+FROM golang:${GO} AS build\n\
+WORKDIR /src\n\
+COPY go.mod go.sum ./\n\
+RUN --mount=type=cache,target=/root/.cache \\\n\
+    go build -o /out/app ./cmd/app\n\
+\n\
+FROM scratch\n\
+COPY --from=build --chmod=0555 /out/app /app\n\
+USER 65534:65534\n\
+EXPOSE 8080\n\
+HEALTHCHECK CMD [\"/app\", \"-health\"]\n\
+ENTRYPOINT [\"/app\"]\n";
+        let f = parse(src, "Dockerfile").unwrap();
+        assert_eq!(f.directives["syntax"], "docker/dockerfile:1.7");
+        let summary: Vec<_> = f
+            .instructions
+            .iter()
+            .map(|i| (i.line, i.kind.keyword()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (2, "ARG"),
+                (3, "FROM"),
+                (4, "WORKDIR"),
+                (5, "COPY"),
+                (6, "RUN"),
+                (9, "FROM"),
+                (10, "COPY"),
+                (11, "USER"),
+                (12, "EXPOSE"),
+                (13, "HEALTHCHECK"),
+                (14, "ENTRYPOINT"),
+            ]
+        );
+        match &f.instructions[4].kind {
+            InstructionKind::Run { flags, command, .. } => {
+                assert_eq!(flags[0].0, "mount");
+                assert_eq!(
+                    *command,
+                    ShellOrExec::Shell("go build -o /out/app ./cmd/app".into())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
