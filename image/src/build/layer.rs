@@ -51,8 +51,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Media type of the blobs [`tar_upper_dir`] writes.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-/// The gzip level: part of the reproducibility contract (another level, other bytes).
-pub const GZIP_LEVEL: u32 = 6;
+/// The gzip level: part of the reproducibility contract (another level, other bytes). Level 1:
+/// on Python's stdlib (54 MB, 1500 files) it wrote the layer ~5x faster than level 6 for a blob
+/// ~25% bigger (19.1 vs 15.3 MB); buildah does not compress at build time at all, so build
+/// speed wins here.
+pub const GZIP_LEVEL: u32 = 1;
 
 /// How a layer is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
