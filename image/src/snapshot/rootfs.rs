@@ -135,7 +135,7 @@ pub(super) fn prepare(
     Ok(rootfs)
 }
 
-fn mount_overlay(
+pub(super) fn mount_overlay(
     layers: &[PathBuf],
     container_dir: &Path,
     rootfs: &Path,
