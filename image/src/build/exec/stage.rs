@@ -74,15 +74,21 @@ pub fn env_map(env: &[String]) -> BTreeMap<String, String> {
 }
 
 impl Stage {
-    /// An empty stage (`FROM scratch`).
+    /// An empty stage (`FROM scratch`). Its Env starts with the default PATH, as buildkit and
+    /// buildah write it.
     pub fn scratch(name: Option<String>) -> Stage {
+        let path = crate::bundle::spec::DEFAULT_PATH;
+        let mut config = Map::new();
+        config.insert("Env".into(), Value::from(vec![path.to_string()]));
+        let (k, v) = path.split_once('=').unwrap_or(("PATH", ""));
+        let env = BTreeMap::from([(k.to_string(), v.to_string())]);
         Stage {
             name,
-            config: Map::new(),
+            config,
             author: None,
             layers: Vec::new(),
             history: Vec::new(),
-            vars: StageVars::new(BTreeMap::new()),
+            vars: StageVars::new(env),
             shell: default_shell(),
             cmd_set: false,
             key: hash_hex("FROM scratch"),
@@ -235,7 +241,8 @@ mod tests {
         s.set_env("A", "1");
         s.set_env("B", "2");
         s.set_env("A", "3");
-        assert_eq!(s.env(), ["A=3", "B=2"]);
+        assert_eq!(s.env()[1..], ["A=3", "B=2"]);
+        assert!(s.env()[0].starts_with("PATH=/usr/local/sbin:"));
         assert_eq!(s.vars.get("A").as_deref(), Some("3"));
         let k0 = s.key.clone();
         s.advance_key("ENV A=3");
