@@ -1,6 +1,6 @@
-//! `dock build` front end (issue #9, first step): the Dockerfile parser, variable
-//! substitution with docker's ARG scoping, and `.dockerignore` matching. Pure functions, no
-//! I/O beyond what callers hand in; the executor (RUN on berth, layers, cache) comes later.
+//! `dock build`: the Dockerfile parser, variable substitution with docker's ARG scoping,
+//! `.dockerignore` matching (pure functions), and the filesystem half of the executor: COPY/ADD
+//! into a root safely (`copy`) and reproducible layers from overlay upper dirs (`layer`).
 
 pub mod copy;
 pub mod dockerfile;

@@ -29,8 +29,8 @@
 
 mod apply;
 mod decompress;
-mod entry_path;
-mod inroot;
+pub(crate) mod entry_path;
+pub(crate) mod inroot;
 mod merge;
 mod whiteout;
 
