@@ -2,7 +2,8 @@
 //! writes; RUN making files and removing a base file (a whiteout) as `dock run` then sees it;
 //! COPY and ADD; cache hits, a changed file re-running from its COPY on, `--no-cache`;
 //! multi-stage builds with `--target`; build-arg scoping; a failing RUN (its output, its
-//! status, nothing left behind); reproducible digests across two store roots; `.dockerignore`.
+//! status, nothing left behind); reproducible digests across two store roots; `.dockerignore`;
+//! a built image pushed to dock's registry and pulled back with its digest.
 //! Base images are busybox made locally (tests/common). Every test checks that its builds left
 //! no container, cgroup, mount or work directory.
 
@@ -580,8 +581,8 @@ fn dockerignore_keeps_files_out() {
     assert!(!out.contains("a.log"), "{out}");
 }
 
-#[test]
-fn built_images_run_and_push_like_pulled_ones() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_images_run_push_and_pull_back_with_their_digest() {
     // The image config dock build writes is one dock run reads (env, cmd, workdir, user).
     let b = Build::new();
     b.f.add_image("base2", default_config());
@@ -589,4 +590,27 @@ fn built_images_run_and_push_like_pulled_ones() {
     b.build(&["-t", "example.com/team/app:v1", "-t", "app2"]);
     assert_eq!(b.f.ok(&["run", "--rm", "example.com/team/app:v1"]), "1\n");
     assert_eq!(b.f.ok(&["run", "--rm", "app2"]), "1\n");
+    // dock push sends it; pulled back, it has the same manifest digest and runs.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, r#"{"access_log": false}"#).unwrap();
+    let server = dock_registry::start(dock_registry::ServeOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        root: dir.path().join("root"),
+        config: Some(cfg),
+        tls_cert: None,
+        tls_key: None,
+        insecure_anonymous: false,
+    })
+    .await
+    .unwrap();
+    let remote = format!("{}/team/app:v1", server.addr);
+    let (built, _) = b.manifest(&full("app2"));
+    b.f.ok(&["tag", "app2", &remote]);
+    b.f.ok(&["push", &remote]);
+    b.f.ok(&["rmi", "app2", &remote, "example.com/team/app:v1"]);
+    b.f.ok(&["pull", &remote]);
+    assert_eq!(b.manifest(&remote).0, built);
+    assert_eq!(b.f.ok(&["run", "--rm", &remote]), "1\n");
+    server.abort();
 }
