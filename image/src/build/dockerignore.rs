@@ -176,6 +176,19 @@ fn matches(tokens: &[Token], s: &[char]) -> bool {
     }
 }
 
+/// Go's `filepath.Match` of one path component (no `/` in `name`): COPY/ADD source globs.
+/// `Err` names what is wrong with the pattern.
+pub(crate) fn match_component(pattern: &str, name: &str) -> Result<bool, String> {
+    let tokens = compile(pattern)?;
+    let chars: Vec<char> = name.chars().collect();
+    Ok(matches(&tokens, &chars))
+}
+
+/// Whether a path component has glob syntax (Go's `hasMeta`: `*`, `?`, `[`, `\`).
+pub(crate) fn has_glob_meta(component: &str) -> bool {
+    component.contains(['*', '?', '[', '\\'])
+}
+
 impl Dockerignore {
     /// Parse a `.dockerignore`'s text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, IgnoreError> {

@@ -141,7 +141,7 @@ impl Root {
         self.open_in_root(p, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
     }
 
-    fn open_in_root(&self, p: &EntryPath, flags: OFlag) -> nix::Result<OwnedFd> {
+    pub(crate) fn open_in_root(&self, p: &EntryPath, flags: OFlag) -> nix::Result<OwnedFd> {
         let how = OpenHow::new()
             .flags(flags | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
