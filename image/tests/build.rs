@@ -3,7 +3,7 @@
 //! COPY and ADD; cache hits, a changed file re-running from its COPY on, `--no-cache`;
 //! multi-stage builds with `--target`; build-arg scoping; a failing RUN (its output, its
 //! status, nothing left behind); reproducible digests across two store roots; `.dockerignore`;
-//! a built image pushed to dock's registry and pulled back with its digest.
+//! a built image pushed to dock's registry and pulled back with its digest; an interrupted build.
 //! Base images are busybox made locally (tests/common). Every test checks that its builds left
 //! no container, cgroup, mount or work directory.
 
@@ -613,4 +613,34 @@ async fn built_images_run_push_and_pull_back_with_their_digest() {
     assert_eq!(b.manifest(&remote).0, built);
     assert_eq!(b.f.ok(&["run", "--rm", &remote]), "1\n");
     server.abort();
+}
+
+#[test]
+fn interrupted_build_exits_130_and_leaves_nothing() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let b = Build::new();
+    b.dockerfile("FROM bb\nRUN echo started; sleep 60; echo never\n");
+    // Its own process group, as a terminal's foreground job: SIGINT reaches dock and berth.
+    let mut child =
+        b.f.command(&["build", "-t", "intr", b.ctx.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line != "started\n" {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "no RUN output");
+    }
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    b.assert_clean();
+    assert!(!b.index().to_string().contains("intr"));
 }

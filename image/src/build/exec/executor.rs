@@ -418,6 +418,10 @@ impl Builder<'_> {
         self.layer_step(stage, &key_text, created_by, |m| {
             let out = run_step::run(&self.env.rt, m.dir(), m.merged(), &spec)?;
             if out.status != 0 {
+                if interrupted() {
+                    // The terminal's SIGINT reached the container too: that is why it failed.
+                    return Err(Interrupted.into());
+                }
                 if self.opts.quiet {
                     let mut err = std::io::stderr().lock();
                     let _ = err.write_all(&out.output);
@@ -778,7 +782,7 @@ pub fn execute(env: &Env, opts: &Options) -> Result<Committed> {
             b.next_step(&display(&ins.kind))?;
             b.instruction(&mut stage, &done, &plans, i, &mut build_args, ins)
                 .map_err(|e| {
-                    if e.is::<RunFailed>() {
+                    if e.is::<RunFailed>() || e.is::<Interrupted>() {
                         e
                     } else {
                         e.context(format!("{file}:{}", ins.line))
