@@ -250,17 +250,24 @@ fn run_makes_files_and_whiteouts_that_dock_run_sees() {
          RUN <<EOF\n\
          echo heredoc > /heredoc.txt\n\
          EOF\n\
-         CMD [\"sh\", \"-c\", \"cat /made.txt /opt/d/f /exec.txt /heredoc.txt; test -e /bin/grep || echo grep gone; test -e /etc/group || echo group gone\"]\n",
+         RUN <<SCRIPT\n\
+         #!/bin/sh\n\
+         echo \"shebang as $0\" > /shebang.txt\n\
+         SCRIPT\n\
+         RUN cat > /fed.txt <<'END'\n\
+         fed $HOME\n\
+         END\n\
+         CMD [\"sh\", \"-c\", \"cat /made.txt /opt/d/f /exec.txt /heredoc.txt /shebang.txt /fed.txt; test -e /bin/grep || echo grep gone; test -e /etc/group || echo group gone\"]\n",
     );
     let (out, _) = b.build(&["-t", "ran"]);
     assert!(out.contains("out-of-run"), "RUN output is streamed: {out}");
     assert_eq!(
         b.f.ok(&["run", "--rm", "ran"]),
-        "made\nx\nexec form\nheredoc\ngrep gone\ngroup gone\n"
+        "made\nx\nexec form\nheredoc\nshebang as /dev/.dock-run/SCRIPT\nfed $HOME\ngrep gone\ngroup gone\n"
     );
     // The first RUN's layer holds the whiteouts and none of the runtime's mount points.
     let (_, m) = b.manifest(&full("ran"));
-    assert_eq!(m["layers"].as_array().unwrap().len(), 4);
+    assert_eq!(m["layers"].as_array().unwrap().len(), 6);
     let c = b.config(&full("ran"));
     let created: Vec<&str> = c["history"]
         .as_array()

@@ -616,6 +616,20 @@ fn stage_plans(
     file: &str,
 ) -> Result<Vec<StagePlan>> {
     let mut plans: Vec<StagePlan> = Vec::new();
+    // docker's automatic platform ARGs: global, so FROM lines see them and a stage that
+    // declares `ARG TARGETARCH` gets the value.
+    for (name, value) in [
+        ("TARGETPLATFORM", "linux/amd64"),
+        ("TARGETOS", "linux"),
+        ("TARGETARCH", "amd64"),
+        ("TARGETVARIANT", ""),
+        ("BUILDPLATFORM", "linux/amd64"),
+        ("BUILDOS", "linux"),
+        ("BUILDARCH", "amd64"),
+        ("BUILDVARIANT", ""),
+    ] {
+        build_args.declare_global(name, Some(value.to_string()));
+    }
     for ins in instructions {
         match &ins.kind {
             InstructionKind::From {
@@ -881,6 +895,14 @@ mod tests {
             e.contains("linux/arm64") && e.contains("Dockerfile:1"),
             "{e}"
         );
+        let f = parse(
+            "FROM --platform=$BUILDPLATFORM x\nARG TARGETARCH\nRUN echo $TARGETARCH\n",
+            "Dockerfile",
+        )
+        .unwrap();
+        let mut args = BuildArgs::default();
+        stage_plans(&f.instructions, &mut args, '\\', "Dockerfile").unwrap();
+        assert_eq!(args.global("TARGETARCH").as_deref(), Some("amd64"));
         let f = parse("FROM a AS x\nFROM b AS X\n", "Dockerfile").unwrap();
         assert!(stage_plans(
             &f.instructions,
