@@ -3,7 +3,8 @@
 //! COPY and ADD; cache hits, a changed file re-running from its COPY on, `--no-cache`;
 //! multi-stage builds with `--target`; build-arg scoping; a failing RUN (its output, its
 //! status, nothing left behind); reproducible digests across two store roots; `.dockerignore`;
-//! a built image pushed to dock's registry and pulled back with its digest; an interrupted build.
+//! a built image pushed to dock's registry and pulled back with its digest; an interrupted build;
+//! RUN's network (none by default, host on request).
 //! Base images are busybox made locally (tests/common). Every test checks that its builds left
 //! no container, cgroup, mount or work directory.
 
@@ -650,4 +651,23 @@ fn interrupted_build_exits_130_and_leaves_nothing() {
     assert_eq!(status.code(), Some(130));
     b.assert_clean();
     assert!(!b.index().to_string().contains("intr"));
+}
+
+#[test]
+fn run_network_is_none_unless_host_is_asked_for() {
+    let b = Build::new();
+    b.dockerfile("FROM bb\nRUN ip -o link | wc -l > /links\nCMD [\"cat\", \"/links\"]\n");
+    b.build(&["-t", "none"]);
+    assert_eq!(
+        b.f.ok(&["run", "--rm", "none"]).trim(),
+        "1",
+        "loopback only"
+    );
+    let host_links = std::fs::read_dir("/sys/class/net").unwrap().count();
+    // As docker, the network mode is not part of the cache key: --no-cache runs it again.
+    b.build(&["-t", "host", "--network", "host", "--no-cache"]);
+    assert_eq!(
+        b.f.ok(&["run", "--rm", "host"]).trim(),
+        host_links.to_string()
+    );
 }
