@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// `dock build`.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
-dock build -t hello:1 examples/hello                 build examples/hello/Dockerfile\n  \
+dock build -t app:1 .                                build ./Dockerfile, name it app:1\n  \
 dock build -t app -f ci/Dockerfile --build-arg V=2 .  another Dockerfile, an ARG set\n  \
 dock build --target test -q .                        stop at stage `test`, print only the id\n\n\
 Each RUN runs in a berth container over an overlay of the layers so far; RUN, COPY, ADD and\n\
