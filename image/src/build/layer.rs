@@ -35,7 +35,6 @@
 
 use crate::unpack::inroot;
 use dock_registry::digest::{Algorithm, Hasher};
-use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
@@ -43,7 +42,7 @@ use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,8 +50,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Media type of the blobs [`tar_upper_dir`] writes.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-/// The gzip level: part of the reproducibility contract (another level, other bytes).
-pub const GZIP_LEVEL: u32 = 6;
+/// The gzip level: part of the reproducibility contract (another level, other bytes). Level 1:
+/// on Python's stdlib (54 MB, 1500 files) it wrote the layer ~5x faster than level 6 for a blob
+/// ~25% bigger (19.1 vs 15.3 MB); buildah does not compress at build time at all, so build
+/// speed wins here.
+pub const GZIP_LEVEL: u32 = 1;
 
 /// How a layer is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -275,28 +277,7 @@ impl<R: Read> Read for Exact<R> {
 }
 
 fn xattr(fd: BorrowedFd<'_>, name: &CString) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; 256];
-    loop {
-        // SAFETY: fgetxattr writes at most `buf.len()` bytes into `buf`, which we own, and
-        // reads the NUL-terminated `name`; the fd is open for the call.
-        let r = unsafe {
-            libc::fgetxattr(
-                fd.as_raw_fd(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if r >= 0 {
-            buf.truncate(r as usize);
-            return Ok(Some(buf));
-        }
-        match Errno::last() {
-            Errno::ENODATA | Errno::ENOTSUP => return Ok(None),
-            Errno::ERANGE if buf.len() < 1 << 16 => buf.resize(buf.len() * 4, 0),
-            e => return Err(e.into()),
-        }
-    }
+    inroot::get_xattr(fd, name).map_err(|e| e.source)
 }
 
 /// Whether an overlay xattr (`trusted.overlay.NAME` or `user.overlay.NAME`) is set.

@@ -41,7 +41,7 @@ use plan::{Item, Source, SourceTree};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use write::DestTree;
@@ -294,9 +294,26 @@ pub fn copy_into(root: &Path, from: &CopyFrom, req: &CopyRequest) -> Result<(), 
     for src in &sources {
         if src.is_dir() {
             dest.ensure_dir(&dest_path, Some(&meta_for(&src.items[0])))?;
+            // Entries come parents first, siblings together: reuse the parent's fd.
+            let mut parent: Option<(EntryPath, OwnedFd)> = None;
             for item in &src.items[1..] {
                 let target = plan::top_join(&dest_path, &item.rel);
-                copy_item(&tree, &dest, src, item, &target, &meta_for(item))?;
+                let (parent_path, name) = dest.split(&target)?;
+                let fd = match parent.take() {
+                    Some((p, fd)) if p == parent_path => fd,
+                    _ => dest.ensure_dir(&parent_path, None)?,
+                };
+                copy_item(
+                    &tree,
+                    &dest,
+                    src,
+                    item,
+                    fd.as_fd(),
+                    name,
+                    &target,
+                    &meta_for(item),
+                )?;
+                parent = Some((parent_path, fd));
             }
             continue;
         }
@@ -326,7 +343,17 @@ pub fn copy_into(root: &Path, from: &CopyFrom, req: &CopyRequest) -> Result<(), 
         } else {
             dest_path.clone()
         };
-        copy_item(&tree, &dest, src, top, &target, &meta_for(top))?;
+        let (parent, name) = dest.parent_of(&target)?;
+        copy_item(
+            &tree,
+            &dest,
+            src,
+            top,
+            parent.as_fd(),
+            name,
+            &target,
+            &meta_for(top),
+        )?;
     }
 
     for url in urls {
@@ -394,27 +421,31 @@ fn open_source_file(tree: &SourceTree, src: &Source, item: &Item) -> Result<File
     Ok(file)
 }
 
+/// Copy one entry to `name` in `parent` (`target` names it in messages).
+#[allow(clippy::too_many_arguments)]
 fn copy_item(
     tree: &SourceTree,
     dest: &DestTree,
     src: &Source,
     item: &Item,
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
     target: &EntryPath,
     meta: &Meta,
 ) -> Result<(), CopyError> {
-    let (parent, name) = dest.parent_of(target)?;
     match item.kind {
         plan::Kind::File { .. } => {
             let mut file = open_source_file(tree, src, item)?;
+            // File to file: std uses copy_file_range (in-kernel, reflinks where possible).
             dest.write_file(
-                parent.as_fd(),
+                parent,
                 name,
                 target,
                 &mut |out| std::io::copy(&mut file, out),
                 meta,
             )
         }
-        _ => dest.make_entry(parent.as_fd(), name, target, item, meta),
+        _ => dest.make_entry(parent, name, target, item, meta),
     }
 }
 

@@ -198,10 +198,14 @@ impl SourceTree<'_> {
         let matches = self.expand(&comps)?;
         let mut out = Vec::new();
         let mut excluded_any = false;
+        let exceptions = self.ignore.is_some_and(Dockerignore::has_exceptions);
         for top in matches {
-            if self.excluded(&top) {
+            let excluded = self.excluded(&top);
+            if excluded {
                 excluded_any = true;
-                continue;
+                if !exceptions {
+                    continue;
+                }
             }
             let fd = match self.open(&top, OFlag::O_PATH, true) {
                 Ok(fd) => fd,
@@ -214,12 +218,19 @@ impl SourceTree<'_> {
             else {
                 continue;
             };
+            if excluded && kind != Kind::Dir {
+                continue;
+            }
             let mut items = vec![item(EntryPath::root(), kind.clone(), &st)];
             if kind == Kind::Dir {
                 let dir = self
                     .open(&top, OFlag::O_RDONLY | OFlag::O_DIRECTORY, true)
                     .map_err(io_err(&top, "opening"))?;
-                self.walk(dir.as_fd(), &top, &EntryPath::root(), &mut items)?;
+                let kept = self.walk(dir.as_fd(), &top, &EntryPath::root(), &mut items)?;
+                // An excluded directory comes along only for what an exception keeps in it.
+                if excluded && !kept {
+                    continue;
+                }
             }
             out.push(Source { top, items });
         }

@@ -305,6 +305,12 @@ fn dockerignore_is_honoured() {
         e,
         "source secret: not found in the build context (.dockerignore excludes it)"
     );
+    // An excluded directory named as a source: only what an exception keeps.
+    f.copy(&req(&["docs"], "/d/")).unwrap();
+    assert!(f.exists("d/keep.md"));
+    assert!(!f.exists("d/other.md"));
+    let e = f.copy(&req(&["build"], "/b/")).unwrap_err().to_string();
+    assert!(e.contains(".dockerignore excludes it"), "{e}");
     f.copy(&req(&["*.log"], "/logs/")).unwrap();
     assert!(f.exists("logs/keep.log"));
     assert!(!f.exists("logs/a.log"));

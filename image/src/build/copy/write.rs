@@ -117,11 +117,15 @@ impl DestTree {
         self.root.open_dir(p).map_err(errno(p, "opening directory"))
     }
 
+    /// The parent path and name of `p`; `p` must not be the root.
+    pub fn split<'p>(&self, p: &'p EntryPath) -> Result<(EntryPath, &'p OsStr), CopyError> {
+        p.split_last()
+            .ok_or_else(|| CopyError::Invalid("the destination / cannot be a file".to_string()))
+    }
+
     /// The parent (made if missing) and name of `p`; `p` must not be the root.
     pub fn parent_of<'p>(&self, p: &'p EntryPath) -> Result<(OwnedFd, &'p OsStr), CopyError> {
-        let (parent, name) = p
-            .split_last()
-            .ok_or_else(|| CopyError::Invalid("the destination / cannot be a file".to_string()))?;
+        let (parent, name) = self.split(p)?;
         Ok((self.ensure_dir(&parent, None)?, name))
     }
 
