@@ -280,12 +280,15 @@ fn run_makes_files_and_whiteouts_that_dock_run_sees() {
         created.contains(&"RUN /bin/sh -c echo exec form > /exec.txt"),
         "{created:?}"
     );
-    b.dockerfile("FROM bb\nRUN rm /bin/grep && touch /new\n");
+    // Renaming a directory of a lower layer is a copy and a whiteout (no overlay redirect).
+    b.dockerfile("FROM bb\nRUN rm /bin/grep && touch /new && mv /tmp /moved\n");
     b.build(&["-t", "wh"]);
     let entries = b.top_layer(&full("wh"));
     let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
     assert!(names.contains(&"bin/.wh.grep"), "{names:?}");
     assert!(names.contains(&"new"), "{names:?}");
+    assert!(names.contains(&".wh.tmp"), "{names:?}");
+    assert!(names.iter().any(|n| n.trim_end_matches('/') == "moved"), "{names:?}");
     for mp in [
         "proc",
         "sys",

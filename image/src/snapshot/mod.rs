@@ -281,13 +281,22 @@ impl Snapshots {
     }
 
     /// Mounts an overlay of `layers` (lowest first, snapshot dirs or any directory) on
-    /// `target`, with `dir/upper` and `dir/work` as its upper and work dirs. The caller unmounts.
+    /// `target`, with `dir/upper` and `dir/work` as its upper and work dirs, for a build step:
+    /// `redirect_dir=off,metacopy=off` so every change in the upper dir is plain data a layer
+    /// tar can hold (a kernel that does not know those options gets the plain mount, where
+    /// both are off anyway). The caller unmounts.
     pub fn mount_overlay(
         layers: &[PathBuf],
         dir: &Path,
         target: &Path,
     ) -> Result<(), SnapshotError> {
-        rootfs::mount_overlay(layers, dir, target)
+        match rootfs::mount_overlay_with(layers, dir, target, "redirect_dir=off,metacopy=off") {
+            Err(SnapshotError::Mount {
+                source: nix::errno::Errno::EINVAL,
+                ..
+            }) => rootfs::mount_overlay(layers, dir, target),
+            other => other,
+        }
     }
 
     /// Makes `container_dir/rootfs` from the layer dirs: overlayfs (lowerdir=..,
