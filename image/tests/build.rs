@@ -288,7 +288,10 @@ fn run_makes_files_and_whiteouts_that_dock_run_sees() {
     assert!(names.contains(&"bin/.wh.grep"), "{names:?}");
     assert!(names.contains(&"new"), "{names:?}");
     assert!(names.contains(&".wh.tmp"), "{names:?}");
-    assert!(names.iter().any(|n| n.trim_end_matches('/') == "moved"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.trim_end_matches('/') == "moved"),
+        "{names:?}"
+    );
     for mp in [
         "proc",
         "sys",
