@@ -1,11 +1,14 @@
 //! `dock`: berth's image tool: a local image store (`images`, `tag`, `rmi`), a registry client
 //! (`pull`, `push`, `login`, `logout`), an OCI registry (`dock registry ...`), and containers
 //! on berth (`run`, `ps`, `logs`, `exec`, `stop`, `kill`, `rm`, `inspect`, `system prune`).
-//! Build joins the same [`Command`] enum later.
+//! `build` makes images from Dockerfiles, running RUN steps on berth.
 
 mod archive;
 mod archive_commands;
 mod bundle;
+// dock build's executor lives beside the library's build front end (see its module doc).
+#[path = "build/exec/mod.rs"]
+mod build_exec;
 mod commands;
 mod container_commands;
 mod container_listing;
@@ -72,6 +75,8 @@ enum Command {
     /// Run and administer an OCI distribution registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Build an image from a Dockerfile (RUN steps on berth).
+    Build(Box<build_exec::BuildArgs>),
     /// Run a command in a new container (on berth).
     Run(Box<run::RunArgs>),
     /// List containers.
@@ -171,6 +176,7 @@ enum UserCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Build(a) => std::process::exit(build_exec::build(*a)),
         Command::Run(a) => std::process::exit(run::run(*a)),
         Command::Ps(a) => container_commands::ps(a),
         Command::Logs(a) => container_commands::logs(a),

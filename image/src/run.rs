@@ -140,7 +140,7 @@ fn request(a: &RunArgs) -> Result<RunRequest> {
 }
 
 /// `dock pull IMAGE` as a child (its progress on our stderr).
-fn pull(root: &Path, image: &str) -> Result<()> {
+pub(crate) fn pull(root: &Path, image: &str) -> Result<()> {
     eprintln!("Unable to find image '{image}' locally");
     let exe = std::env::current_exe().context("locating the dock binary")?;
     let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;

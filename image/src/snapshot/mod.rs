@@ -223,6 +223,82 @@ impl Snapshots {
         }
     }
 
+    /// Takes `fs` (a directory on the store's filesystem, e.g. the overlay upper dir a build
+    /// step just turned into `layer`) as the snapshot of chain `chain` instead of unpacking the
+    /// layer again. The directory is moved, never copied; when the snapshot already exists it is
+    /// removed. A failure leaves no snapshot: [`Snapshots::ensure_image`] then unpacks the blob.
+    pub fn adopt(
+        &self,
+        chain: &str,
+        parent: Option<&str>,
+        layer: &Descriptor,
+        fs: &Path,
+    ) -> Result<(), SnapshotError> {
+        let dest = self.root.join(chain);
+        if dest.exists() {
+            let _ = std::fs::remove_dir_all(fs);
+            return Ok(());
+        }
+        let tmp = self.root.join(format!(
+            "tmp-{chain}-{}-{}",
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(io_err("creating", &tmp))?;
+        let result = (|| {
+            std::fs::rename(fs, tmp.join("fs")).map_err(io_err("moving into place", fs))?;
+            let info = serde_json::json!({
+                "digest": layer.digest,
+                "mediaType": layer.media_type,
+                "parent": parent,
+            });
+            let info_path = tmp.join("layer.json");
+            std::fs::write(&info_path, info.to_string()).map_err(io_err("writing", &info_path))?;
+            let dir = std::fs::File::open(&tmp).map_err(io_err("opening", &tmp))?;
+            nix::unistd::syncfs(&dir).map_err(|e| io_err("syncing", &tmp)(e.into()))?;
+            match nix::fcntl::renameat2(
+                nix::fcntl::AT_FDCWD,
+                &tmp,
+                nix::fcntl::AT_FDCWD,
+                &dest,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            ) {
+                Ok(()) => Ok(()),
+                Err(nix::errno::Errno::EEXIST) | Err(nix::errno::Errno::ENOTEMPTY) => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    Ok(())
+                }
+                Err(e) => Err(io_err("renaming into place", &dest)(e.into())),
+            }
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    /// Mounts an overlay of `layers` (lowest first, snapshot dirs or any directory) on
+    /// `target`, with `dir/upper` and `dir/work` as its upper and work dirs, for a build step:
+    /// `redirect_dir=off,metacopy=off` so every change in the upper dir is plain data a layer
+    /// tar can hold (a kernel that does not know those options gets the plain mount, where
+    /// both are off anyway). The caller unmounts.
+    pub fn mount_overlay(
+        layers: &[PathBuf],
+        dir: &Path,
+        target: &Path,
+    ) -> Result<(), SnapshotError> {
+        match rootfs::mount_overlay_with(layers, dir, target, "redirect_dir=off,metacopy=off") {
+            Err(SnapshotError::Mount {
+                source: nix::errno::Errno::EINVAL,
+                ..
+            }) => rootfs::mount_overlay(layers, dir, target),
+            other => other,
+        }
+    }
+
     /// Makes `container_dir/rootfs` from the layer dirs: overlayfs (lowerdir=..,
     /// upperdir/workdir in container_dir) or a copy when overlay is unavailable.
     pub fn prepare_rootfs(

@@ -135,10 +135,20 @@ pub(super) fn prepare(
     Ok(rootfs)
 }
 
-fn mount_overlay(
+pub(super) fn mount_overlay(
     layers: &[PathBuf],
     container_dir: &Path,
     rootfs: &Path,
+) -> Result<(), SnapshotError> {
+    mount_overlay_with(layers, container_dir, rootfs, "")
+}
+
+/// [`mount_overlay`] with extra mount options (`extra`, comma-separated, may be empty).
+pub(super) fn mount_overlay_with(
+    layers: &[PathBuf],
+    container_dir: &Path,
+    rootfs: &Path,
+    extra: &str,
 ) -> Result<(), SnapshotError> {
     let upper = container_dir.join("upper");
     let work = container_dir.join("work");
@@ -148,7 +158,12 @@ fn mount_overlay(
     // overlayfs ignores the opaque xattr on a layer's root directory, so a layer whose root is
     // opaque (`/.wh..wh..opq`) is honoured by leaving out every layer below it.
     let start = layers.iter().rposition(|l| root_is_opaque(l)).unwrap_or(0);
-    let opts = overlay_options(&layers[start..], &upper, &work).map_err(SnapshotError::Invalid)?;
+    let mut opts =
+        overlay_options(&layers[start..], &upper, &work).map_err(SnapshotError::Invalid)?;
+    if !extra.is_empty() {
+        opts.push(',');
+        opts.push_str(extra);
+    }
     mount(
         Some("overlay"),
         rootfs,

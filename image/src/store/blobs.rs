@@ -59,6 +59,21 @@ impl Store {
         w.commit(data.len() as u64)
     }
 
+    /// Move the file at `path` (on the store's filesystem, already known to hash to `digest`,
+    /// e.g. a layer `dock build` just wrote and hashed) into place as a blob.
+    pub fn put_blob_file(&self, digest: &Digest, path: &Path) -> Result<(), StoreError> {
+        if self.has_blob(digest) {
+            let _ = std::fs::remove_file(path);
+            return Ok(());
+        }
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("syncing", path))?;
+        let dest = self.blob_path(digest);
+        std::fs::rename(path, &dest).map_err(io_err("renaming into", &dest))?;
+        sync_parent(&dest)
+    }
+
     /// Open (or continue) the partial download of `digest`.
     pub fn ingest(&self, digest: &Digest) -> Result<BlobWriter, StoreError> {
         let path = self.root.join("ingest").join(format!(
