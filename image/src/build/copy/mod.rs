@@ -293,7 +293,10 @@ pub fn copy_into(root: &Path, from: &CopyFrom, req: &CopyRequest) -> Result<(), 
 
     for src in &sources {
         if src.is_dir() {
-            dest.ensure_dir(&dest_path, Some(&meta_for(&src.items[0])))?;
+            // A directory source copies its contents: a destination that does not exist yet
+            // is made like any parent (0755, the --chown owner or root), not with the source
+            // directory's mode, as docker's builder and buildah do (buildkit#585).
+            dest.ensure_dir(&dest_path, None)?;
             // Entries come parents first, siblings together: reuse the parent's fd.
             let mut parent: Option<(EntryPath, OwnedFd)> = None;
             for item in &src.items[1..] {
