@@ -111,6 +111,21 @@ impl Snapshots {
         self
     }
 
+    /// A fresh private directory under the snapshot root where a snapshot of `chain` is
+    /// assembled before it is renamed into place (unique per process and call).
+    fn make_tmp_dir(&self, chain: &str) -> Result<PathBuf, SnapshotError> {
+        let tmp = self.root.join(format!(
+            "tmp-{chain}-{}-{}",
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(io_err("creating", &tmp))?;
+        Ok(tmp)
+    }
+
     /// The directory holding the snapshots.
     pub fn root(&self) -> &Path {
         &self.root
@@ -151,15 +166,7 @@ impl Snapshots {
         parent: Option<&str>,
         lowers: Vec<PathBuf>,
     ) -> Result<(), SnapshotError> {
-        let tmp = self.root.join(format!(
-            "tmp-{chain}-{}-{}",
-            std::process::id(),
-            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&tmp)
-            .map_err(io_err("creating", &tmp))?;
+        let tmp = self.make_tmp_dir(chain)?;
         let result = self.fill(store, layer, chain, parent, lowers, &tmp);
         if result.is_err() {
             // A partial snapshot is never left behind.
@@ -239,15 +246,7 @@ impl Snapshots {
             let _ = std::fs::remove_dir_all(fs);
             return Ok(());
         }
-        let tmp = self.root.join(format!(
-            "tmp-{chain}-{}-{}",
-            std::process::id(),
-            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&tmp)
-            .map_err(io_err("creating", &tmp))?;
+        let tmp = self.make_tmp_dir(chain)?;
         let result = (|| {
             std::fs::rename(fs, tmp.join("fs")).map_err(io_err("moving into place", fs))?;
             let info = serde_json::json!({
