@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side startup timing of berth, runc and crun (and youki when installed) on one
-# busybox bundle, interleaved, in one run. Prints medians (ms) and ratios against runc/crun.
+# busybox bundle, interleaved, in one run. Prints medians (ms), p90, ratios against
+# runc/crun/youki, and each runtime's peak RSS.
 #
 #   sudo benches/startup.sh [RUNS]          (default 100; RUNS >= 50 is meaningful)
 #   BERTH=/path/to/berth benches/startup.sh
@@ -8,6 +9,20 @@
 #       adds a berth built with `--features no-exe-seal` (no CVE-2019-5736 re-exec from a
 #       sealed copy) as the column "unsealed", and the ratio berth/unsealed: what the
 #       protection costs, measured in the same interleaved run.
+#   SCENARIOS="run,cold run" benches/startup.sh   only these rows (names as printed)
+#
+# Scenarios (each repeated RUNS times, the runtimes taking turns within every repetition):
+#   run /bin/true          `run` in the foreground, the container's /bin/true to its end
+#   run, default seccomp   the same with the Docker-equivalent seccomp profile
+#   create+start+delete    the three calls the containerd shim makes, waiting for the exit
+#                          in between (the bench is the child subreaper, as the shim is)
+#   cold run               `run` after 150 ms idle: what the first container after a pause
+#                          pays (on cgroup v1 a cgroup migration then waits for an RCU grace
+#                          period unless the runtime avoids the global lock)
+#   exec                   `exec ID /bin/true` in a running container
+#   state / list           on a root holding one created and one running container
+# and "peak RSS": the largest resident set of a `run /bin/true` process and the children
+# it reaped (GNU time's %M), median of min(RUNS, 30) more interleaved runs, in MB.
 #
 # crun 1.8 refuses this host's hybrid cgroup layout unless the cgroup2 mount's
 # cgroup.controllers is hidden, so every runtime runs in one private mount namespace with
@@ -15,13 +30,17 @@
 set -euo pipefail
 RUNS=${1:-100}
 here=$(cd "$(dirname "$0")/.." && pwd)
+static=${CARGO_TARGET_DIR:-$here/target}/x86_64-unknown-linux-gnu/release/berth
+if [ -z "${BERTH:-}" ] && [ -x "$static" ]; then
+    BERTH=$static
+fi
 BERTH=${BERTH:-${CARGO_TARGET_DIR:-$here/target}/release/berth}
 [ -x "$BERTH" ] || { echo "build berth first: cargo build --release (looked for $BERTH)" >&2; exit 1; }
 BUSYBOX=$(command -v busybox) || { echo "install busybox-static" >&2; exit 1; }
 
 if [ -z "${BERTH_BENCH_INNER:-}" ]; then
     exec unshare -m --propagation private env BERTH_BENCH_INNER=1 BERTH="$BERTH" \
-        BERTH_UNSEALED="${BERTH_UNSEALED:-}" "$0" "$@"
+        BERTH_UNSEALED="${BERTH_UNSEALED:-}" SCENARIOS="${SCENARIOS:-}" "$0" "$@"
 fi
 if [ -e /sys/fs/cgroup/unified/cgroup.controllers ] && [ -d /sys/fs/cgroup/memory ]; then
     mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers
@@ -31,7 +50,7 @@ work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bundle/rootfs/bin"
 cp "$BUSYBOX" "$work/bundle/rootfs/bin/busybox"
-for a in sh true; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
+for a in sh true sleep; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
 mkdir -p "$work/bundle/rootfs/"{proc,dev,sys,tmp,etc}
 cat > "$work/bundle/config.json" <<'JSON'
 {
@@ -54,8 +73,10 @@ cat > "$work/bundle/config.json" <<'JSON'
 }
 JSON
 
-# The same bundle with the default seccomp profile (Docker-equivalent), for every runtime.
+# The same bundle with the default seccomp profile (Docker-equivalent), for every runtime,
+# and one whose process sleeps (the target of exec, state and list).
 cp -a "$work/bundle" "$work/bundle-seccomp"
+cp -a "$work/bundle" "$work/bundle-sleep"
 "$BERTH" spec --default-seccomp --bundle "$work" >/dev/null
 python3 - "$work" <<'PY'
 import json, sys
@@ -64,6 +85,9 @@ profile = json.load(open(f"{work}/config.json"))["linux"]["seccomp"]
 cfg = json.load(open(f"{work}/bundle-seccomp/config.json"))
 cfg["linux"]["seccomp"] = profile
 json.dump(cfg, open(f"{work}/bundle-seccomp/config.json", "w"))
+cfg = json.load(open(f"{work}/bundle-sleep/config.json"))
+cfg["process"]["args"] = ["/bin/sleep", "100000"]
+json.dump(cfg, open(f"{work}/bundle-sleep/config.json", "w"))
 PY
 
 runtimes=("berth=$BERTH")
@@ -75,63 +99,123 @@ command -v runc >/dev/null && runtimes+=("runc=$(command -v runc)")
 command -v crun >/dev/null && runtimes+=("crun=$(command -v crun)")
 command -v youki >/dev/null && runtimes+=("youki=$(command -v youki)")
 
+echo "berth: $BERTH ($(stat -c %s "$BERTH") bytes)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$work" "$RUNS" "${runtimes[@]}" <<'PY'
-import os, statistics, subprocess, sys, time
+import ctypes, os, statistics, sys, time
 work, runs, rts = sys.argv[1], int(sys.argv[2]), [a.split("=", 1) for a in sys.argv[3:]]
 bundle = os.path.join(work, "bundle")
 bundle_sc = os.path.join(work, "bundle-seccomp")
-null = subprocess.DEVNULL
-def call(argv):
-    subprocess.run(argv, stdout=null, stderr=null, stdin=null, check=True)
-scenarios = {
-    "run /bin/true": lambda rt, root, i: call([rt, "--root", root, "run", "--bundle", bundle, f"b{i}"]),
-    "run, default seccomp": lambda rt, root, i: call([rt, "--root", root, "run", "--bundle", bundle_sc, f"s{i}"]),
-    "create+start+delete": lambda rt, root, i: (
-        call([rt, "--root", root, "create", "--bundle", bundle, f"c{i}"]),
-        call([rt, "--root", root, "start", f"c{i}"]),
-        wait_stopped(rt, root, f"c{i}"),
-        call([rt, "--root", root, "delete", "--force", f"c{i}"])),
-}
-def wait_stopped(rt, root, cid):
-    for _ in range(2000):
-        out = subprocess.run([rt, "--root", root, "state", cid], capture_output=True, text=True).stdout
-        if '"stopped"' in out:
-            return
-        time.sleep(0.0005)
-results = {}
-for name, fn in scenarios.items():
-    times = {n: [] for n, _ in rts}
-    for i in range(runs):
-        for n, path in rts:
-            root = os.path.join(work, "root-" + n)
-            t = time.perf_counter()
-            fn(path, root, i)
-            times[n].append((time.perf_counter() - t) * 1000)
-    results[name] = {n: statistics.median(v) for n, v in times.items()}
-# state on a created container
-times = {n: [] for n, _ in rts}
+bundle_sleep = os.path.join(work, "bundle-sleep")
+wanted = [s.strip() for s in os.environ.get("SCENARIOS", "").split(",") if s.strip()]
+
+# Containers' inits are reparented to us, as to a shim: reap them.
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+devnull = os.open(os.devnull, os.O_RDWR)
+quiet = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+         (os.POSIX_SPAWN_DUP2, devnull, 2)]
+
+def call(argv, check=True):
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=quiet)
+    _, status = os.waitpid(pid, 0)
+    if check and os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(argv)} ({os.waitstatus_to_exitcode(status)})")
+
+def peak_rss_kib(argv):
+    """argv's peak RSS (it and the children it reaped), by GNU time: a child of this
+    process would inherit Python's own high-water mark at its execve."""
+    out = os.path.join(work, "rss")
+    call(["/usr/bin/time", "-f", "%M", "-o", out] + argv)
+    with open(out) as f:
+        return int(f.read().split()[-1])
+
+def pid_of(path):
+    with open(path) as f:
+        return int(f.read().strip())
+
+def reap(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+def root_of(name):
+    return os.path.join(work, "root-" + name)
+
+def csd(rt, root, i):
+    cid, pidfile = f"c{i}", os.path.join(work, f"c{i}.pid")
+    call([rt, "--root", root, "create", "--bundle", bundle, "--pid-file", pidfile, cid])
+    call([rt, "--root", root, "start", cid])
+    reap(pid_of(pidfile))
+    call([rt, "--root", root, "delete", cid])
+
+scenarios = [
+    ("run /bin/true", None, lambda rt, root, i: call([rt, "--root", root, "run", "--bundle", bundle, f"b{i}"])),
+    ("run, default seccomp", None, lambda rt, root, i: call([rt, "--root", root, "run", "--bundle", bundle_sc, f"s{i}"])),
+    ("create+start+delete", None, csd),
+    ("cold run", 0.150, lambda rt, root, i: call([rt, "--root", root, "run", "--bundle", bundle, f"k{i}"])),
+    ("exec", None, lambda rt, root, i: call([rt, "--root", root, "exec", "long", "/bin/true"])),
+    ("state", None, lambda rt, root, i: call([rt, "--root", root, "state", "idle"])),
+    ("list", None, lambda rt, root, i: call([rt, "--root", root, "list"])),
+]
+if wanted:
+    scenarios = [s for s in scenarios if s[0] in wanted]
+
+# The containers exec, state and list see: one running, one created.
 for n, path in rts:
-    root = os.path.join(work, "root-" + n)
-    call([path, "--root", root, "create", "--bundle", bundle, "s"])
-for i in range(runs):
+    root = root_of(n)
+    call([path, "--root", root, "run", "--detach", "--bundle", bundle_sleep, "long"])
+    call([path, "--root", root, "create", "--bundle", bundle, "idle"])
+
+results, rss = {}, {}
+try:
+    for name, idle, fn in scenarios:
+        times = {n: [] for n, _ in rts}
+        for i in range(runs):
+            for n, path in rts:
+                if idle:
+                    time.sleep(idle)
+                t = time.perf_counter()
+                fn(path, root_of(n), i)
+                times[n].append((time.perf_counter() - t) * 1000)
+        results[name] = times
+    if os.access("/usr/bin/time", os.X_OK) and (not wanted or "peak RSS" in wanted):
+        for i in range(min(runs, 30)):
+            for n, path in rts:
+                rss.setdefault(n, []).append(
+                    peak_rss_kib([path, "--root", root_of(n), "run", "--bundle", bundle, f"m{i}"]))
+    elif not wanted:
+        print("peak RSS needs GNU time (/usr/bin/time, Debian package time)")
+finally:
     for n, path in rts:
-        root = os.path.join(work, "root-" + n)
-        t = time.perf_counter()
-        call([path, "--root", root, "state", "s"])
-        times[n].append((time.perf_counter() - t) * 1000)
-for n, path in rts:
-    call([path, "--root", os.path.join(work, "root-" + n), "delete", "--force", "s"])
-results["state"] = {n: statistics.median(v) for n, v in times.items()}
+        for cid in ("long", "idle"):
+            call([path, "--root", root_of(n), "delete", "--force", cid], check=False)
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
 
 names = [n for n, _ in rts]
-print(f"median ms over {runs} interleaved runs each")
-hdr = f"| {'scenario':<22} | " + " | ".join(f"{n:>8}" for n in names)
-ratios = [r for r in ("unsealed", "runc", "crun") if r in names]
+ratios = [r for r in ("unsealed", "runc", "crun", "youki") if r in names]
+def p90(v):
+    return sorted(v)[int(len(v) * 0.9) - 1]
+print(f"median ms over {runs} interleaved runs each (p90 in brackets)")
+hdr = f"| {'scenario':<22} | " + " | ".join(f"{n:>16}" for n in names)
 hdr += "".join(f" | berth/{r}" for r in ratios) + " |"
 print(hdr)
-print("|" + "-" * 24 + "|" + "|".join("-" * 10 for _ in names) + "".join("|" + "-" * (7 + len(r)) for r in ratios) + "|")
-for scen, med in results.items():
-    row = f"| {scen:<22} | " + " | ".join(f"{med[n]:8.2f}" for n in names)
+print("|" + "-" * 24 + "|" + "|".join("-" * 18 for _ in names) + "".join("|" + "-" * (8 + len(r)) for r in ratios) + "|")
+for scen, times in results.items():
+    med = {n: statistics.median(v) for n, v in times.items()}
+    row = f"| {scen:<22} | " + " | ".join(f"{med[n]:7.2f} [{p90(times[n]):6.2f}]" for n in names)
     row += "".join(f" | {med['berth'] / med[r]:>{6 + len(r)}.2f}" for r in ratios) + " |"
     print(row)
+if rss:
+    row = f"| {'peak RSS (MB)':<22} | " + " | ".join(f"{statistics.median(rss[n]) / 1024:16.1f}" for n in names)
+    row += "".join(f" | {statistics.median(rss['berth']) / statistics.median(rss[r]):>{6 + len(r)}.2f}" for r in ratios) + " |"
+    print(row)
 PY
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

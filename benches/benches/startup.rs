@@ -1,5 +1,7 @@
-//! The hot pieces of `create`, without the kernel work: config parse + validation, and
-//! namespace planning.
+//! The hot pieces of `create`, without the kernel work: config parse + validation,
+//! namespace planning, the mount plan (every `mounts` entry checked and its options parsed,
+//! as `rootfs::prepare` does before mounting), and the seccomp filter: compiled from the
+//! Docker-equivalent default profile against loaded (and verified) from berth's cache.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -48,5 +50,42 @@ fn namespace_plan(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, config_load, namespace_plan);
+fn mount_plan(c: &mut Criterion) {
+    let spec = berth::config::parse(CONFIG.as_bytes()).expect("parse");
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    c.bench_function("mount plan (check + parse options)", |b| {
+        b.iter(|| {
+            black_box(&mounts)
+                .iter()
+                .map(berth::rootfs::validate::check_mount)
+                .collect::<Result<Vec<_>, _>>()
+                .expect("mount plan")
+        })
+    });
+}
+
+fn seccomp_filter(c: &mut Criterion) {
+    let caps: Vec<String> = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+        .map(String::from)
+        .to_vec();
+    let profile = berth_seccomp::default_profile(&caps);
+    c.bench_function("seccomp compile (default profile)", |b| {
+        b.iter(|| berth_seccomp::compile(black_box(&profile)).expect("compile"))
+    });
+    let dir = std::env::temp_dir().join(format!("berth-bench-seccomp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    berth_seccomp::load_or_compile(&profile, &dir).expect("fill the cache");
+    c.bench_function("seccomp cache load (default profile)", |b| {
+        b.iter(|| berth_seccomp::load_or_compile(black_box(&profile), &dir).expect("load"))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(
+    benches,
+    config_load,
+    namespace_plan,
+    mount_plan,
+    seccomp_filter
+);
 criterion_main!(benches);

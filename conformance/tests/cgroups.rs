@@ -172,9 +172,14 @@ fn cgroups_resources_set_at_create_read_back() {
         !devices.contains("a *:* rwm"),
         "deny-all applied: {devices}"
     );
-    // The init is in every hierarchy's directory.
+    // The init is in every hierarchy's directory (on hybrid also the cgroup2 one, which
+    // berth's clone places it in while the init joins the v1 ones itself).
     let pid = t.pid(&id);
-    for controller in ["memory", "cpu", "cpuset", "pids", "devices", "freezer"] {
+    let mut hierarchies = vec!["memory", "cpu", "cpuset", "pids", "devices", "freezer"];
+    if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        hierarchies.push("unified");
+    }
+    for controller in hierarchies {
         let procs = cg_read(&id, controller, "cgroup.procs");
         assert!(
             procs.lines().any(|l| l == pid.to_string()),

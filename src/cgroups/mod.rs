@@ -10,9 +10,14 @@
 //!   It records the directories it made itself, so serialise the manager into
 //!   `state.json` AFTER `create`: `destroy` then removes exactly those.
 //! * [`CgroupManager::join_self`] in the container's init right after the clone: writes "0"
-//!   into `cgroup.procs` of every hierarchy, so the kernel moves the caller without the
-//!   RCU grace-period wait a parent pays when it writes a child's pid. On v2,
-//!   [`CgroupManager::v2_dir`] gives the directory for clone3's CLONE_INTO_CGROUP instead.
+//!   into `tasks` of every v1 hierarchy (and `cgroup.procs` of cgroup2). Moving the
+//!   calling thread alone is the one migration the kernel does without write-locking its
+//!   global threadgroup rwsem, whose every write lock after an idle moment waits for an RCU
+//!   grace period (5–20 ms, measured: cold start); the caller is single-threaded, so the
+//!   thread is the process. [`CgroupManager::clone_target`] gives the cgroup2 directory
+//!   (v2, and hybrid's unified one) for clone3's CLONE_INTO_CGROUP, which places the child
+//!   there with no migration at all; the init then joins only the v1 hierarchies
+//!   ([`CgroupManager::join_self_v1`]).
 //! * [`CgroupManager::destroy`] at delete and on create failure: removes every directory made.
 //! * The manager is serialisable, so `state.json` records exactly what to clean up.
 //! * For issue #3's commands: [`CgroupManager::update`] (update), [`CgroupManager::freeze`]
@@ -293,10 +298,34 @@ impl CgroupManager {
     }
 
     /// Called in the container init after the clone; must not fork or take locks.
-    /// Allocates nothing unless it fails.
+    /// Allocates nothing unless it fails. The caller must be single-threaded: on v1 only
+    /// the calling thread moves (`tasks`), which is what spares the RCU grace period.
     pub fn join_self(&self) -> Result<(), CgroupError> {
-        for dir in &self.dirs {
-            write_zero_to_procs(dir)?;
+        self.join_self_where(|_| true)
+    }
+
+    /// [`Self::join_self`] for the v1 hierarchies only: clone3's CLONE_INTO_CGROUP already
+    /// placed the caller in the cgroup2 one ([`Self::clone_target`]).
+    pub fn join_self_v1(&self) -> Result<(), CgroupError> {
+        self.join_self_where(|unified| !unified)
+    }
+
+    fn join_self_where(&self, wanted: impl Fn(bool) -> bool) -> Result<(), CgroupError> {
+        if self.hierarchies.len() != self.dirs.len() {
+            // A state written before hierarchies were recorded: no kinds known, so the
+            // one file every hierarchy has.
+            for dir in &self.dirs {
+                write_zero(dir, b"/cgroup.procs\0")?;
+            }
+            return Ok(());
+        }
+        for h in self.hierarchies.iter().filter(|h| wanted(h.unified)) {
+            let file: &[u8] = if h.unified {
+                b"/cgroup.procs\0"
+            } else {
+                b"/tasks\0"
+            };
+            write_zero(&h.dir, file)?;
         }
         Ok(())
     }
@@ -331,8 +360,19 @@ impl CgroupManager {
             .map(|h| h.dir.as_path())
     }
 
-    /// The directory to open for clone3's CLONE_INTO_CGROUP: only on pure v2, where it
-    /// is the one place the child must go.
+    /// The directory to open for clone3's CLONE_INTO_CGROUP: the container's cgroup2
+    /// directory, on v2 and on hybrid (the unified hierarchy); the v1 hierarchies are then
+    /// joined with [`Self::join_self_v1`].
+    pub fn clone_target(&self) -> Option<&Path> {
+        match self.layout {
+            Layout::V2 | Layout::Hybrid if self.hierarchies.len() == self.dirs.len() => {
+                self.unified_dir()
+            }
+            _ => None,
+        }
+    }
+
+    /// The container's directory on pure v2, where it is the one place a process goes.
     pub fn v2_dir(&self) -> Option<PathBuf> {
         match self.layout {
             Layout::V2 => self.unified_dir().map(Path::to_path_buf),
@@ -492,7 +532,6 @@ enum Freezer<'a> {
     V2(&'a Path),
 }
 
-/// Writes "0" to `dir/cgroup.procs` with the path built on the stack.
 /// Appends the pids in `dir`'s cgroup.procs and in every cgroup below it. Only the
 /// container's own directory must be readable (`top`); a sub-cgroup gone meanwhile is
 /// skipped.
@@ -512,20 +551,21 @@ fn collect_pids(dir: &Path, pids: &mut Vec<i32>, top: bool) -> Result<(), Cgroup
     Ok(())
 }
 
-fn write_zero_to_procs(dir: &Path) -> Result<(), CgroupError> {
-    const FILE: &[u8] = b"/cgroup.procs\0";
+/// Writes "0" to `dir` + `file` ("/tasks\0" or "/cgroup.procs\0") with the path built on
+/// the stack.
+fn write_zero(dir: &Path, file: &[u8]) -> Result<(), CgroupError> {
     let mut buf = [0u8; 4096];
     let dir_bytes = dir.as_os_str().as_bytes();
-    let len = dir_bytes.len() + FILE.len();
+    let len = dir_bytes.len() + file.len();
     let fail = |source: std::io::Error| CgroupError::Io {
-        path: dir.join("cgroup.procs"),
+        path: dir.join(String::from_utf8_lossy(&file[1..file.len() - 1]).as_ref()),
         source,
     };
     if len > buf.len() || dir_bytes.contains(&0) {
         return Err(fail(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG)));
     }
     buf[..dir_bytes.len()].copy_from_slice(dir_bytes);
-    buf[dir_bytes.len()..len].copy_from_slice(FILE);
+    buf[dir_bytes.len()..len].copy_from_slice(file);
     let path = std::ffi::CStr::from_bytes_with_nul(&buf[..len])
         .map_err(|_| fail(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
     let fd = nix::fcntl::open(

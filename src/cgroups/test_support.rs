@@ -104,11 +104,20 @@ impl Member {
     /// A child that joins, runs `body` and exits with its result (100 if joining
     /// failed).
     pub fn run(mgr: &CgroupManager, body: fn() -> i32) -> Self {
-        // SAFETY: the child only calls join_self (no allocation on success), `body`
+        Self::run_joining(mgr, CgroupManager::join_self, body)
+    }
+
+    /// [`Member::run`] joining with `join` (`join_self` or `join_self_v1`).
+    pub fn run_joining(
+        mgr: &CgroupManager,
+        join: fn(&CgroupManager) -> Result<(), super::CgroupError>,
+        body: fn() -> i32,
+    ) -> Self {
+        // SAFETY: the child only calls `join` (no allocation on success), `body`
         // (allocation-free by contract) and _exit.
         match unsafe { nix::unistd::fork() }.unwrap() {
             nix::unistd::ForkResult::Child => {
-                let code = if mgr.join_self().is_ok() { body() } else { 100 };
+                let code = if join(mgr).is_ok() { body() } else { 100 };
                 // SAFETY: leaving the forked child without running the parent's atexit
                 // handlers or destructors.
                 unsafe { libc::_exit(code) }

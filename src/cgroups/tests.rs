@@ -36,11 +36,17 @@ fn new_maps_the_path_onto_every_hierarchy() {
         Some(Path::new("/sys/fs/cgroup/unified/berth/abc"))
     );
     assert_eq!(m.v2_dir(), None);
+    // Hybrid: the clone places the child in the unified hierarchy, the init joins the rest.
+    assert_eq!(
+        m.clone_target(),
+        Some(Path::new("/sys/fs/cgroup/unified/berth/abc"))
+    );
 
     let v2 = mountinfo::parse("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
     let m = CgroupManager::from_mounts(v2, Some("/pod/x"), "abc").unwrap();
     assert_eq!(m.layout, Layout::V2);
     assert_eq!(m.v2_dir(), Some(PathBuf::from("/sys/fs/cgroup/pod/x")));
+    assert_eq!(m.clone_target(), Some(Path::new("/sys/fs/cgroup/pod/x")));
     assert_eq!(
         m.controller_dir("memory"),
         Some(Path::new("/sys/fs/cgroup/pod/x"))
@@ -105,6 +111,37 @@ fn create_makes_every_dir_and_destroy_removes_only_ours() {
     }
     // Destroying again is fine.
     cg.mgr.destroy().unwrap();
+}
+
+#[test]
+fn join_self_v1_leaves_the_cgroup2_hierarchy_to_the_clone() {
+    let cg = TestCgroup::new();
+    cg.mgr.create(None).unwrap();
+    let mut member = Member::run_joining(&cg.mgr, CgroupManager::join_self_v1, || loop {
+        nix::unistd::pause();
+    });
+    let pid = member.pid.to_string();
+    let holds = |dir: &Path| {
+        fsio::read(dir, "cgroup.procs")
+            .unwrap()
+            .lines()
+            .any(|l| l == pid)
+    };
+    let v1: Vec<_> = cg.mgr.hierarchies.iter().filter(|h| !h.unified).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !v1.iter().all(|h| holds(&h.dir)) {
+        assert!(std::time::Instant::now() < deadline, "never joined v1");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for h in cg.mgr.hierarchies.iter().filter(|h| h.unified) {
+        assert!(
+            !holds(&h.dir),
+            "{} must be left to the clone",
+            h.dir.display()
+        );
+    }
+    nix::sys::signal::kill(member.pid, Signal::SIGKILL).unwrap();
+    assert_eq!(member.killed_by(), Signal::SIGKILL);
 }
 
 #[test]
@@ -281,8 +318,10 @@ fn without_dirs_places_and_removes_nothing() {
     assert_eq!(m.path, "/berth/abc");
     assert!(m.dirs.is_empty());
     assert_eq!(m.v2_dir(), None);
+    assert_eq!(m.clone_target(), None);
     assert_eq!(m.pids().unwrap(), Vec::<i32>::new());
     m.join_self().unwrap();
+    m.join_self_v1().unwrap();
     m.add_pid(1).unwrap();
     m.kill_all(Signal::SIGKILL).unwrap();
     m.destroy().unwrap();

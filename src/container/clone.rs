@@ -26,10 +26,14 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// Clones a child with `flags` (CLONE_NEW*) that runs `child` and exits with its code; the
 /// parent gets the child's pid. Fork-like: the child runs on a copy of this stack, so the
 /// caller must be single-threaded.
+///
+/// With `cgroup_fd` (a cgroup2 directory) the child starts in that cgroup; where the kernel
+/// lacks clone3 or CLONE_INTO_CGROUP (before 5.7) it is cloned without, and `child` learns
+/// whether it was placed (its argument) so it can join by itself.
 pub fn clone_process(
     flags: libc::c_int,
     cgroup_fd: Option<RawFd>,
-    child: impl FnOnce() -> i32,
+    child: impl FnOnce(bool) -> i32,
 ) -> Result<i32> {
     let mut args = CloneArgs {
         flags: flags as u32 as u64,
@@ -49,7 +53,23 @@ pub fn clone_process(
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    if rc < 0 && nix::Error::last() == nix::Error::ENOSYS && cgroup_fd.is_none() {
+    let mut placed = cgroup_fd.is_some();
+    if rc < 0 && placed && matches!(nix::Error::last(), nix::Error::EINVAL | nix::Error::E2BIG) {
+        // clone3 without CLONE_INTO_CGROUP (5.3–5.6): the same clone3, unplaced.
+        args.flags &= !CLONE_INTO_CGROUP;
+        args.cgroup = 0;
+        placed = false;
+        // SAFETY: as above.
+        rc = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &mut args as *mut CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+    }
+    if rc < 0 && nix::Error::last() == nix::Error::ENOSYS {
+        placed = false;
         // SAFETY: raw clone with a null stack is fork with namespace flags (see above).
         rc = unsafe {
             libc::syscall(
@@ -66,7 +86,7 @@ pub fn clone_process(
         return Err(Error::sys("clone container init", nix::Error::last()));
     }
     if rc == 0 {
-        let code = child();
+        let code = child(placed);
         // SAFETY: _exit ends the child without running the parent's atexit handlers or
         // flushing buffers it inherited.
         unsafe { libc::_exit(code) }

@@ -12,7 +12,7 @@
 //!  [setns pid ns] [unshare time ns]  │
 //!  clone(CLONE_NEW*, [INTO_CGROUP]) ─┼──────────▶  non-dumpable, PDEATHSIG=KILL, signals reset
 //!  [write uid/gid maps, add pid to   │           [wait Go]            (user namespace only)
-//!   cgroup]  ──── Go(pid) ───────────┤           join cgroup: "0" > cgroup.procs
+//!   cgroup]  ──── Go(pid) ───────────┤           join cgroup: "0" > v1 tasks files
 //!  save state.json with pid          │           setns joins, unshare (cgroup ns after join)
 //!                                    │           hostname, lo up, mounts (rootfs::prepare)
 //!  prestart + createRuntime hooks ◀──┤── RunRuntimeHooks     (only when hooks are configured)
@@ -35,10 +35,13 @@
 //!   (berth never starts threads), so the child may allocate and use std freely.
 //! * One clone carries every new namespace; only cgroup (after the cgroup join) and time
 //!   (children only) are unshared separately.
-//! * The init joins its own cgroup by writing "0": a parent writing a child's pid after idle
-//!   waits for an RCU grace period (10–20 ms). On cgroup v2 the clone places it directly
-//!   (CLONE_INTO_CGROUP). With a new user namespace the parent adds the pid instead, since the
-//!   init's uid no longer owns the cgroup files.
+//! * The init joins its own cgroup by writing "0" to each v1 hierarchy's `tasks` file: the
+//!   kernel moves the calling thread (the whole single-threaded init) without write-locking
+//!   its global threadgroup rwsem. Any pid write, and "0" to `cgroup.procs`, takes that lock,
+//!   which after an idle moment waits for an RCU grace period (5–20 ms measured here: the
+//!   cold start). The cgroup2 hierarchy (v2, and hybrid's unified one) is never migrated
+//!   into: the clone places the init there (CLONE_INTO_CGROUP). With a new user namespace
+//!   the parent adds the pid instead, since the init's uid no longer owns the cgroup files.
 //! * The start channel is a FIFO the init holds open read-write: `start` never blocks on a
 //!   dead init (O_NONBLOCK open fails with ENXIO when no reader is left), and the init's
 //!   blocking read needs no /proc in the container.
@@ -241,7 +244,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let into_cgroup = if parent_joins_cgroup {
         None
     } else {
-        open_v2_cgroup(&cgroup)
+        open_clone_target(&cgroup)
     };
 
     if opts.foreground {
@@ -256,7 +259,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         parent_sync: parent_end.raw_fd(),
         fifo: fifo.as_raw_fd(),
         console: console.as_ref().map(|c| c.as_raw_fd()),
-        cgroup: if parent_joins_cgroup || into_cgroup.is_some() {
+        cgroup: if parent_joins_cgroup {
             None
         } else {
             Some(&cgroup)
@@ -271,9 +274,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     };
     let parent_pid = nix::unistd::getpid().as_raw();
     let flags = plan.clone_flags;
-    let pid = clone_process(flags, into_cgroup.as_ref().map(|f| f.as_raw_fd()), || {
-        init::run(&ctx, parent_pid)
-    })?;
+    let pid = clone_process(
+        flags,
+        into_cgroup.as_ref().map(|f| f.as_raw_fd()),
+        |placed| init::run(&ctx, parent_pid, placed),
+    )?;
     crate::fault::point("cloned");
     cleanup.pid = Some(pid);
     drop(child_end);
@@ -414,12 +419,15 @@ fn init_failure(e: SyncError, pid: i32) -> Error {
     }
 }
 
-fn open_v2_cgroup(cgroup: &CgroupManager) -> Option<OwnedFd> {
-    if cgroup.layout != crate::cgroups::Layout::V2 {
-        return None;
-    }
-    let dir = cgroup.v2_dir()?;
-    std::fs::File::open(dir).ok().map(OwnedFd::from)
+/// The container's cgroup2 directory (v2, or hybrid's unified one) for CLONE_INTO_CGROUP.
+pub(super) fn open_clone_target(cgroup: &CgroupManager) -> Option<OwnedFd> {
+    let dir = cgroup.clone_target()?;
+    nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
 }
 
 /// Writes the pid file through a temp file and a rename, so readers never see it half-written.

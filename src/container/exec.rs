@@ -235,11 +235,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
             ));
         }
     }
-    let into_cgroup = cgroup
-        .as_ref()
-        .and_then(|c| c.v2_dir())
-        .and_then(|d| std::fs::File::open(d).ok())
-        .map(OwnedFd::from);
+    let into_cgroup = cgroup.as_ref().and_then(super::create::open_clone_target);
     let (parent_end, child_end) = sync::pair().map_err(|e| Error::Other(e.to_string()))?;
     if !opts.detach {
         super::run::block_signals();
@@ -256,17 +252,13 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
         sync: &child_end,
         pidfd: pidfd.as_raw_fd(),
         ns_flags: child_flags,
-        cgroup: if into_cgroup.is_some() {
-            None
-        } else {
-            cgroup.as_ref()
-        },
+        cgroup: cgroup.as_ref(),
         console: console.as_ref().map(|c| c.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),
     };
-    let pid = clone_process(0, into_cgroup.as_ref().map(|f| f.as_raw_fd()), || {
-        run_child(&ctx, parent_pid)
+    let pid = clone_process(0, into_cgroup.as_ref().map(|f| f.as_raw_fd()), |placed| {
+        run_child(&ctx, parent_pid, placed)
     })?;
     drop(child_end);
     drop(console);
@@ -334,8 +326,9 @@ struct ExecContext<'a> {
     seccomp: Option<&'a berth_seccomp::Program>,
 }
 
-fn run_child(ctx: &ExecContext<'_>, parent_pid: i32) -> i32 {
-    match child_setup(ctx, parent_pid) {
+/// `placed`: the clone already put the child in the cgroup2 hierarchy.
+fn run_child(ctx: &ExecContext<'_>, parent_pid: i32, placed: bool) -> i32 {
+    match child_setup(ctx, parent_pid, placed) {
         Ok(err) => {
             let _ = ctx.sync.send(&Msg::Error(err.to_string()));
             127
@@ -348,7 +341,7 @@ fn run_child(ctx: &ExecContext<'_>, parent_pid: i32) -> i32 {
 }
 
 /// Returns only when execve failed (with its error).
-fn child_setup(ctx: &ExecContext<'_>, parent_pid: i32) -> Result<Error> {
+fn child_setup(ctx: &ExecContext<'_>, parent_pid: i32, placed: bool) -> Result<Error> {
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -360,8 +353,10 @@ fn child_setup(ctx: &ExecContext<'_>, parent_pid: i32) -> Result<Error> {
         return Err(Error::Other("berth exec exited".into()));
     }
     reset_signals();
-    if let Some(cg) = ctx.cgroup {
-        cg.join_self()?;
+    match ctx.cgroup {
+        Some(cg) if placed => cg.join_self_v1()?,
+        Some(cg) => cg.join_self()?,
+        None => {}
     }
     if ctx.ns_flags != 0 {
         // SAFETY: setns on a pidfd: the kernel enters every listed namespace of that

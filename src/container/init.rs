@@ -27,7 +27,8 @@ pub struct InitContext<'a> {
     pub fifo: RawFd,
     /// Connected --console-socket, when the process has a terminal.
     pub console: Option<RawFd>,
-    /// The cgroup to join by writing "0"; None when the parent or the clone placed us.
+    /// The cgroup to join by writing "0" (its v1 hierarchies only when the clone placed us
+    /// in cgroup2); None when the parent places us (new user namespace).
     pub cgroup: Option<&'a CgroupManager>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -41,9 +42,10 @@ pub struct InitContext<'a> {
     pub wants_hooks: bool,
 }
 
-/// Entry point in the cloned child; returns the exit code only on failure.
-pub fn run(ctx: &InitContext<'_>, parent_pid: i32) -> i32 {
-    match setup(ctx, parent_pid) {
+/// Entry point in the cloned child; returns the exit code only on failure. `placed`: the
+/// clone already put us in the cgroup2 hierarchy (CLONE_INTO_CGROUP).
+pub fn run(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> i32 {
+    match setup(ctx, parent_pid, placed) {
         Ok(never) => match never {},
         Err(e) => {
             let _ = ctx.sync.send(&Msg::Error(e.to_string()));
@@ -54,7 +56,7 @@ pub fn run(ctx: &InitContext<'_>, parent_pid: i32) -> i32 {
 
 enum Never {}
 
-fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
+fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> {
     crate::trace::speaker("init");
     crate::fault::point("init-started");
     // A non-dumpable process's /proc files belong to root: an unprivileged parent could
@@ -95,8 +97,10 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32) -> Result<Never> {
         set_non_dumpable();
         become_namespace_root()?;
     }
-    if let Some(cg) = ctx.cgroup {
-        cg.join_self()?;
+    match ctx.cgroup {
+        Some(cg) if placed => cg.join_self_v1()?,
+        Some(cg) => cg.join_self()?,
+        None => {}
     }
     crate::fault::point("init-cgroup-joined");
     crate::namespaces::join_and_unshare(ctx.plan)?;

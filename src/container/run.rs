@@ -80,9 +80,11 @@ pub fn wait_and_finish(root: &Root, created: super::Created, keep: bool) -> Resu
         Some(relay) => relay_and_wait(pid, relay)?,
         None => forward_and_wait(pid)?,
     };
+    crate::trace::mark("exited");
     let id = id.as_str();
     if !keep {
         super::delete(root, id, true)?;
+        crate::trace::mark("deleted");
     }
     Ok(code)
 }
