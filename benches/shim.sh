@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Per-container cost of `ctr run --rm IMAGE id true` under a private containerd 1.6, three
+# Per-container cost of `ctr run --rm IMAGE id true` under a private containerd 1.6, four
 # stacks interleaved in one run:
 #   berth-shim   our containerd-shim-berth-v2 driving berth   (io.containerd.berth.v2)
+#   berth-shim(cli) the same with Driver = "cli": every berth call an exec of its CLI
 #   runc-shim    containerd-shim-runc-v2 driving berth        (--runc-binary berth)
 #   runc         containerd-shim-runc-v2 driving runc         (the reference)
 # Prints medians (ms) and ratios against runc-shim+runc, and the RSS of each shim while it
@@ -68,6 +69,7 @@ address = ""
 address = ""
 EOF
 printf 'BinaryName = "%s"\nRoot = "%s"\n' "$BERTH" "$work/berth-root" > "$work/berth.toml"
+printf 'Driver = "cli"\n' | cat "$work/berth.toml" - > "$work/berth-cli.toml"
 PATH="$work/bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
 cpid=$!
 for _ in $(seq 200); do
@@ -115,6 +117,7 @@ img = "docker.io/library/bench:latest"
 fifo = ["--fifo-dir", work + "/fifo"]
 stacks = {
     "berth-shim + berth": ["--runtime", "io.containerd.berth.v2", "--runtime-config-path", work + "/berth.toml"],
+    "berth-shim(cli)+berth": ["--runtime", "io.containerd.berth.v2", "--runtime-config-path", work + "/berth-cli.toml"],
     "runc-shim + berth": ["--runtime", "io.containerd.runc.v2", "--runc-binary", berth, "--runc-root", work + "/berth-root"],
     "runc-shim + runc": ["--runtime", "io.containerd.runc.v2", "--runc-binary", runc, "--runc-root", work + "/runc-root"],
 }

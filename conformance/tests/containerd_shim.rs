@@ -1,7 +1,9 @@
 //! berth under containerd 1.6 (Debian's), through `ctr`, in two stacks:
 //! * our shim: `--runtime io.containerd.berth.v2`, containerd finding
 //!   `containerd-shim-berth-v2` on its PATH, berth's root given by a runtime config file
-//!   (`--runtime-config-path`, runtimeoptions.v1 ConfigPath);
+//!   (`--runtime-config-path`, runtimeoptions.v1 ConfigPath); it calls berth's library for
+//!   the non-forking verbs, and a few scenarios run again with `Driver = "cli"` (every call
+//!   an exec of the berth CLI);
 //! * the stock runc shim (`io.containerd.runc.v2`) driving berth through its BinaryName
 //!   option (`--runc-binary`), root via `--runc-root`.
 //!
@@ -48,6 +50,8 @@ fn shim_binary() -> PathBuf {
 #[derive(Clone, Copy, Debug)]
 enum Stack {
     BerthShim,
+    /// Our shim with `Driver = "cli"`: every berth call execs the CLI (no library calls).
+    BerthShimCli,
     RuncShimWithBerth,
 }
 
@@ -91,12 +95,16 @@ impl World {
         let berth_root = daemon.dir().join("berth-root");
         let fifo = daemon.fifo_dir.display().to_string();
         let run_flags = match stack {
-            Stack::BerthShim => {
+            Stack::BerthShim | Stack::BerthShimCli => {
                 let config = work.path().join("berth-runtime.toml");
+                let driver = match stack {
+                    Stack::BerthShimCli => "Driver = \"cli\"\n",
+                    _ => "",
+                };
                 std::fs::write(
                     &config,
                     format!(
-                        "BinaryName = \"{}\"\nRoot = \"{}\"\n",
+                        "BinaryName = \"{}\"\nRoot = \"{}\"\n{driver}",
                         berth.display(),
                         berth_root.display()
                     ),
@@ -146,7 +154,7 @@ impl World {
             state.display()
         );
         let want = match self.stack {
-            Stack::BerthShim => "containerd-shim-berth-v2",
+            Stack::BerthShim | Stack::BerthShimCli => "containerd-shim-berth-v2",
             Stack::RuncShimWithBerth => "containerd-shim-runc-v2",
         };
         let names: Vec<String> = self
@@ -164,7 +172,7 @@ impl World {
             names.iter().any(|n| n == want),
             "shims {names:?}, want {want}"
         );
-        if let Stack::BerthShim = self.stack {
+        if let Stack::BerthShim | Stack::BerthShimCli = self.stack {
             let bundle = self
                 .daemon
                 .state
@@ -311,7 +319,7 @@ impl World {
             "{rootfs} still mounted"
         );
         let deadline = Instant::now() + SETTLE;
-        if let Stack::BerthShim = self.stack {
+        if let Stack::BerthShim | Stack::BerthShimCli = self.stack {
             let socket = self.shim_socket(id);
             while socket.exists() {
                 assert!(
@@ -689,6 +697,21 @@ macro_rules! both_stacks {
             $(#[test] fn $scenario() { super::$scenario(super::Stack::RuncShimWithBerth) })*
         }
     };
+}
+
+mod berth_shim_cli {
+    #[test]
+    fn run_rm_exit_codes_and_env() {
+        super::run_rm_exit_codes_and_env(super::Stack::BerthShimCli)
+    }
+    #[test]
+    fn detached_exec_ps_pause_metrics() {
+        super::detached_exec_ps_pause_metrics(super::Stack::BerthShimCli)
+    }
+    #[test]
+    fn kill_all_and_rm_force() {
+        super::kill_all_and_rm_force(super::Stack::BerthShimCli)
+    }
 }
 
 both_stacks!(

@@ -31,6 +31,9 @@ pub struct Berth {
     pub root: PathBuf,
     pub log: PathBuf,
     pub systemd_cgroup: bool,
+    /// berth's library for the non-forking verbs (berth_lib.rs), once `create` showed that
+    /// it reads this container's state; None: every call goes to the CLI.
+    pub library: Option<crate::berth_lib::Library>,
 }
 
 /// What the child's stdio is.

@@ -3,15 +3,18 @@
 //!
 //! # Design
 //!
-//! **berth is driven by exec'ing its CLI**, as the runc shim drives runc. Why:
+//! **berth's `create` and `exec` run its CLI**, as the runc shim runs runc. Why:
 //! * Crash isolation: a container create that dies (or panics, or is OOM-killed) takes
 //!   only that berth process down; the shim, which may serve a whole pod, lives on.
 //! * berth's `create` clones the container init from a single-threaded process; the shim
 //!   is multi-threaded (ttrpc server, reaper, copy threads), and must never fork a container
 //!   process from a threaded parent. `Command::spawn` is fork+exec (posix_spawn), which is
 //!   safe; calling berth's library in-process would need a fork without exec.
-//! * Speed is not lost: berth's CLI start is a few milliseconds (see benches/shim.sh), far
-//!   less than containerd's own per-task work, so a library helper process would buy little.
+//! * The verbs that fork nothing (start, kill, delete, pause, resume, update, ps) are called
+//!   through berth's library in the shim itself (berth_lib.rs says why that is safe from
+//!   threads, and which cases still go to the CLI); that saves two execs of berth per
+//!   `ctr run --rm` (see README, benches/shim.sh). `Driver = "cli"` in the runtime options puts
+//!   every call back on the CLI.
 //!
 //! **The shim is synchronous** (containerd-shim's sync mode: a thread-per-connection ttrpc
 //! server, std threads, no async runtime). That keeps its RSS small: no tokio worker pool,
@@ -35,6 +38,7 @@
 //! Only shim_api.rs names the containerd-shim crates.
 
 mod berth_cli;
+mod berth_lib;
 mod events;
 mod info;
 mod metrics;

@@ -20,6 +20,9 @@ pub struct RuntimeOptions {
     pub binary_name: String,
     pub root: String,
     pub systemd_cgroup: bool,
+    /// `Driver = "cli"`: every berth call execs the CLI, none goes through berth's library
+    /// (berth_lib.rs). Only the TOML form has it; runc's options type has no such field.
+    pub cli_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,7 @@ impl RuntimeOptions {
             binary_name: o.binary_name.clone(),
             root: o.root.clone(),
             systemd_cgroup: o.systemd_cgroup,
+            cli_only: false,
         }
     }
 
@@ -126,6 +130,17 @@ impl RuntimeOptions {
                         "true" => true,
                         "false" => false,
                         _ => return Err(err(format!("{key} must be true or false"))),
+                    }
+                }
+                "Driver" | "driver" => {
+                    o.cli_only = match string()?.as_str() {
+                        "cli" => true,
+                        "library" => false,
+                        other => {
+                            return Err(err(format!(
+                                "{key} must be \"library\" or \"cli\", got \"{other}\""
+                            )))
+                        }
                     }
                 }
                 _ => return Err(err(format!("unknown key {key}"))),
@@ -211,6 +226,15 @@ mod tests {
         let e = RuntimeOptions::from_toml("f", "Nope = 1\n").unwrap_err();
         assert_eq!(e.to_string(), "runtime options: f line 1: unknown key Nope");
         assert!(RuntimeOptions::from_toml("f", "Root = /x\n").is_err());
+        let cli = RuntimeOptions::from_toml("f", "Driver = \"cli\"\n").unwrap();
+        assert!(cli.cli_only);
+        assert!(
+            !RuntimeOptions::from_toml("f", "Driver = \"library\"\n")
+                .unwrap()
+                .cli_only
+        );
+        let e = RuntimeOptions::from_toml("f", "Driver = \"fast\"\n").unwrap_err();
+        assert!(e.to_string().contains("line 1: Driver must be"), "{e}");
     }
 
     #[test]
@@ -219,6 +243,7 @@ mod tests {
             binary_name: "/b".into(),
             root: "/r".into(),
             systemd_cgroup: false,
+            cli_only: false,
         };
         let any = Any {
             type_url: "containerd.runc.v1.Options".into(),

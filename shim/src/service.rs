@@ -1,9 +1,11 @@
 //! The Task service (containerd.task.v2.Task, all 17 RPCs) and the `Shim` glue: each RPC
-//! maps to a berth CLI call (create, start, exec, kill, delete, pause, resume, update, ps)
+//! maps to a berth call (create and exec through the CLI; start, kill, delete, pause,
+//! resume, update and ps through berth's library when it takes them, else the CLI: `drive`)
 //! or to the process table (state, wait, pids' pid list, close_io, resize_pty); Stats reads
 //! the cgroup with berth's library; Checkpoint answers Unimplemented.
 
-use crate::berth_cli::{Berth, ChildStdio};
+use crate::berth_cli::{Berth, BerthError, ChildStdio};
+use crate::berth_lib::{Handled, Library};
 use crate::events::EventQueue;
 use crate::metrics;
 use crate::options::RuntimeOptions;
@@ -171,6 +173,7 @@ impl Inner {
             root: options.root_for(&self.namespace),
             log: bundle.join("log.json"),
             systemd_cgroup: options.systemd_cgroup,
+            library: None,
         }
     }
 
@@ -202,6 +205,30 @@ fn remove_socket(address: &str) {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// Runs a verb through berth's library when the container has it and the library takes the
+/// call (berth_lib.rs says when it does not), else `berth ARGS` through the CLI.
+fn drive(
+    berth: &Berth,
+    args: &[&str],
+    in_library: impl FnOnce(&Library) -> Result<Handled, berth::Error>,
+) -> TtrpcResult<()> {
+    if let Some(library) = &berth.library {
+        match in_library(library) {
+            Ok(Handled::Done) => return Ok(()),
+            Ok(Handled::UseCli) => {}
+            Err(e) => {
+                let failed = BerthError::Failed {
+                    verb: args.first().copied().unwrap_or_default().to_string(),
+                    msg: e.to_string(),
+                };
+                return Err(err(Code::UNKNOWN, failed));
+            }
+        }
+    }
+    berth.call(args).map_err(|e| err(Code::UNKNOWN, e))?;
+    Ok(())
 }
 
 fn read_pid(path: &Path) -> TtrpcResult<i32> {
@@ -405,7 +432,7 @@ impl Task for Service {
         let options = RuntimeOptions::from_any(req.options.as_ref())
             .map_err(|e| err(Code::INVALID_ARGUMENT, e))?;
         let bundle = PathBuf::from(&req.bundle);
-        let berth = inner.berth_for(&options, &bundle);
+        let mut berth = inner.berth_for(&options, &bundle);
         if let Some(b) = bundle.to_str() {
             let _ = write_options(b, &options.to_runc());
         }
@@ -435,6 +462,9 @@ impl Task for Service {
                 return Err(e);
             }
         };
+        if !options.cli_only && !options.systemd_cgroup {
+            berth.library = Library::detect(&berth.root, &req.id);
+        }
         let cgroups = cgroups_path(&bundle);
         let mut init = Proc::new("", paths.clone());
         init.pid = pid;
@@ -529,9 +559,7 @@ impl Task for Service {
             e
         };
         let pid = if req.exec_id.is_empty() {
-            berth
-                .call(&["start", &req.id])
-                .map_err(|e| fail(err(Code::UNKNOWN, e)))?;
+            drive(&berth, &["start", &req.id], |lib| lib.start(&req.id)).map_err(fail)?;
             let pid = inner
                 .lock()
                 .containers
@@ -636,20 +664,17 @@ impl Task for Service {
             });
         }
         let berth = inner.container_berth(&req.id)?;
-        let running = inner
-            .lock()
-            .containers
-            .get(&req.id)
-            .is_some_and(|c| c.init.status == ProcessStatus::RUNNING);
-        if running {
+        let status = inner.lock().containers.get(&req.id).map(|c| c.init.status);
+        if status == Some(ProcessStatus::RUNNING) {
             return Err(err(
                 Code::FAILED_PRECONDITION,
                 format!("container {} is running", req.id),
             ));
         }
-        berth
-            .call(&["delete", &req.id])
-            .map_err(|e| err(Code::UNKNOWN, e))?;
+        let reaped = status == Some(ProcessStatus::STOPPED);
+        drive(&berth, &["delete", &req.id], |lib| {
+            lib.delete(&req.id, reaped)
+        })?;
         let c = inner
             .lock()
             .containers
@@ -681,11 +706,25 @@ impl Task for Service {
 
     fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
         let berth = self.inner.container_berth(&req.id)?;
-        let out = berth
-            .call(&["ps", "--format", "json", &req.id])
-            .map_err(|e| err(Code::UNKNOWN, e))?;
-        let pids: Vec<u32> = serde_json::from_str(out.stdout.trim())
-            .map_err(|e| err(Code::INTERNAL, format!("berth ps output: {e}")))?;
+        let pids: Vec<u32> = match &berth.library {
+            Some(lib) => lib.pids(&req.id).map_err(|e| {
+                let msg = e.to_string();
+                err(
+                    Code::UNKNOWN,
+                    BerthError::Failed {
+                        verb: "ps".into(),
+                        msg,
+                    },
+                )
+            })?,
+            None => {
+                let out = berth
+                    .call(&["ps", "--format", "json", &req.id])
+                    .map_err(|e| err(Code::UNKNOWN, e))?;
+                serde_json::from_str(out.stdout.trim())
+                    .map_err(|e| err(Code::INTERNAL, format!("berth ps output: {e}")))?
+            }
+        };
         Ok(api::PidsResponse {
             processes: pids
                 .into_iter()
@@ -700,9 +739,7 @@ impl Task for Service {
 
     fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
         let berth = self.inner.container_berth(&req.id)?;
-        berth
-            .call(&["pause", &req.id])
-            .map_err(|e| err(Code::UNKNOWN, e))?;
+        drive(&berth, &["pause", &req.id], |lib| lib.pause(&req.id))?;
         if let Some(c) = self.inner.lock().containers.get_mut(&req.id) {
             c.paused = true;
         }
@@ -718,9 +755,7 @@ impl Task for Service {
 
     fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
         let berth = self.inner.container_berth(&req.id)?;
-        berth
-            .call(&["resume", &req.id])
-            .map_err(|e| err(Code::UNKNOWN, e))?;
+        drive(&berth, &["resume", &req.id], |lib| lib.resume(&req.id))?;
         if let Some(c) = self.inner.lock().containers.get_mut(&req.id) {
             c.paused = false;
         }
@@ -779,7 +814,7 @@ impl Task for Service {
         }
         args.push(&req.id);
         args.push(&signal);
-        berth.call(&args).map_err(|e| err(Code::UNKNOWN, e))?;
+        drive(&berth, &args, |lib| lib.kill(&req.id, req.signal, req.all))?;
         Ok(api::Empty::default())
     }
 
@@ -872,17 +907,25 @@ impl Task for Service {
             .unwrap_or_default();
         let file = bundle.join("update-resources.json");
         std::fs::write(&file, &resources).map_err(|e| err(Code::INTERNAL, e))?;
-        let result = berth.run(
-            &[
-                OsString::from("update"),
-                OsString::from("--resources"),
-                file.clone().into(),
-                OsString::from(&req.id),
-            ],
-            ChildStdio::captured(),
-        );
+        let result = match file.to_str() {
+            Some(path) => drive(&berth, &["update", "--resources", path, &req.id], |lib| {
+                lib.update(&req.id, &file)
+            }),
+            None => berth
+                .run(
+                    &[
+                        OsString::from("update"),
+                        OsString::from("--resources"),
+                        file.clone().into(),
+                        OsString::from(&req.id),
+                    ],
+                    ChildStdio::captured(),
+                )
+                .map(|_| ())
+                .map_err(|e| err(Code::UNKNOWN, e)),
+        };
         let _ = std::fs::remove_file(&file);
-        result.map_err(|e| err(Code::UNKNOWN, e))?;
+        result?;
         Ok(api::Empty::default())
     }
 

@@ -142,6 +142,7 @@ mod tests {
                 root: "/r".into(),
                 log: "/b/log.json".into(),
                 systemd_cgroup: false,
+                library: None,
             },
             cgroups_path: None,
             rootfs_mounted: false,
