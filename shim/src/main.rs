@@ -43,6 +43,7 @@ mod events;
 mod info;
 mod metrics;
 mod options;
+mod rootfs_mount;
 mod service;
 mod shim_api;
 mod start;

@@ -243,11 +243,15 @@ fn mount_rootfs(req: &api::CreateTaskRequest, rootfs: &Path) -> TtrpcResult<bool
         return Ok(false);
     }
     std::fs::create_dir_all(rootfs).map_err(|e| err(Code::INTERNAL, e))?;
-    for m in &req.rootfs {
-        crate::shim_api::mount::mount_rootfs(Some(&m.type_), Some(&m.source), &m.options, rootfs)
-            .map_err(|e| {
+    for (i, m) in req.rootfs.iter().enumerate() {
+        let mount = crate::rootfs_mount::RootfsMount {
+            fs_type: &m.type_,
+            source: &m.source,
+            options: &m.options,
+        };
+        crate::rootfs_mount::mount_one(i, &mount, rootfs).map_err(|e| {
             unmount_rootfs(rootfs);
-            err(Code::INTERNAL, format!("mount rootfs {}: {e}", m.type_))
+            err(Code::INTERNAL, e)
         })?;
     }
     Ok(true)

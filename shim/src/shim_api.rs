@@ -16,9 +16,10 @@ pub use containerd_shim::{
     TtrpcContext, TtrpcResult,
 };
 
-/// Mounting the rootfs containerd hands us, and taking it down.
+/// Taking down the rootfs containerd handed us (mounting it is ours: rootfs_mount.rs, which
+/// never forks; the crate's mount helper forks the threaded server).
 pub mod mount {
-    pub use containerd_shim::mount::{mount_rootfs, umount_recursive};
+    pub use containerd_shim::mount::umount_recursive;
 }
 
 /// Waiting on child exits reported by the crate's reaper thread.
