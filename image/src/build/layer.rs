@@ -297,6 +297,21 @@ impl LayerWriter {
         move |source| LayerError::Io { path, what, source }
     }
 
+    /// Fails with `reason` when the entry carries the overlay xattr `name` (a form of upper
+    /// dir entry a plain tar cannot express).
+    fn refuse_overlay_xattr(
+        &self,
+        fd: BorrowedFd<'_>,
+        rel: &[u8],
+        name: &str,
+        reason: &str,
+    ) -> Result<(), LayerError> {
+        match overlay_xattr(fd, name).map_err(self.err(rel, "reading xattrs"))? {
+            Some(_) => Err(self.unsupported(rel, reason)),
+            None => Ok(()),
+        }
+    }
+
     fn unsupported(&self, rel: &[u8], reason: &str) -> LayerError {
         LayerError::Unsupported {
             path: self.upper.join(as_path(rel)),
@@ -407,15 +422,12 @@ impl LayerWriter {
         st: &FileStat,
     ) -> Result<(), LayerError> {
         let fd = self.open(dir, name, rel, OFlag::O_DIRECTORY)?;
-        if overlay_xattr(fd.as_fd(), "redirect")
-            .map_err(self.err(rel, "reading xattrs"))?
-            .is_some()
-        {
-            return Err(self.unsupported(
-                rel,
-                "a renamed (redirected) overlay directory; mount the overlay with redirect_dir=off",
-            ));
-        }
+        self.refuse_overlay_xattr(
+            fd.as_fd(),
+            rel,
+            "redirect",
+            "a renamed (redirected) overlay directory; mount the overlay with redirect_dir=off",
+        )?;
         let opaque = overlay_xattr(fd.as_fd(), "opaque")
             .map_err(self.err(rel, "reading xattrs"))?
             .is_some_and(|v| v == b"y");
@@ -458,15 +470,12 @@ impl LayerWriter {
             self.links.insert(key, rel.to_vec());
         }
         let fd = self.open(dir, name, rel, OFlag::empty())?;
-        if overlay_xattr(fd.as_fd(), "metacopy")
-            .map_err(self.err(rel, "reading xattrs"))?
-            .is_some()
-        {
-            return Err(self.unsupported(
-                rel,
-                "a metadata-only overlay copy-up; mount the overlay with metacopy=off",
-            ));
-        }
+        self.refuse_overlay_xattr(
+            fd.as_fd(),
+            rel,
+            "metacopy",
+            "a metadata-only overlay copy-up; mount the overlay with metacopy=off",
+        )?;
         // Size from the open file, so it matches what is read.
         let st = fstat(fd.as_fd()).map_err(|e| self.err(rel, "inspecting")(e.into()))?;
         let caps = xattr(fd.as_fd(), &c"security.capability".to_owned())
