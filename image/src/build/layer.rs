@@ -788,16 +788,8 @@ mod tests {
         );
         std::thread::spawn(move || {
             use nix::mount::{mount, umount, MsFlags};
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-                .expect("unshare(CLONE_NEWNS): the overlay tests need root");
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .unwrap();
+            crate::build::mount_ns::enter_private_mount_namespace()
+                .expect("a private mount namespace: the overlay tests need root");
             let data = format!(
                 "lowerdir={},upperdir={},workdir={}",
                 lower.display(),

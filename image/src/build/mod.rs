@@ -7,3 +7,4 @@ pub mod dockerfile;
 pub mod dockerignore;
 pub mod expand;
 pub mod layer;
+pub mod mount_ns;

@@ -146,18 +146,8 @@ fn options(a: &BuildArgs) -> Result<Options> {
 
 /// A private mount namespace whose mounts do not propagate back to the host.
 fn private_mounts() -> Result<()> {
-    use nix::mount::{mount, MsFlags};
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .context("entering a private mount namespace")?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .context("making mounts private")?;
-    Ok(())
+    dock::build::mount_ns::enter_private_mount_namespace()
+        .context("entering a private mount namespace")
 }
 
 /// Block the signals that end a build: they are checked between steps (a RUN's container gets
