@@ -102,7 +102,7 @@ command -v youki >/dev/null && runtimes+=("youki=$(command -v youki)")
 echo "berth: $BERTH ($(stat -c %s "$BERTH") bytes)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$work" "$RUNS" "${runtimes[@]}" <<'PY'
-import ctypes, os, statistics, sys, time
+import ctypes, os, signal, statistics, sys, time
 work, runs, rts = sys.argv[1], int(sys.argv[2]), [a.split("=", 1) for a in sys.argv[3:]]
 bundle = os.path.join(work, "bundle")
 bundle_sc = os.path.join(work, "bundle-seccomp")
@@ -117,11 +117,37 @@ devnull = os.open(os.devnull, os.O_RDWR)
 quiet = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
          (os.POSIX_SPAWN_DUP2, devnull, 2)]
 
-def call(argv, check=True):
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=quiet)
-    _, status = os.waitpid(pid, 0)
+class Hung(Exception):
+    pass
+
+def on_alarm(_sig, _frame):
+    raise Hung()
+signal.signal(signal.SIGALRM, on_alarm)
+
+def call(argv, check=True, timeout=30.0):
+    """Runs argv to its end; a call that takes longer than `timeout` s is killed (Hung):
+    youki 0.7's `run` sometimes never notices its container's exit."""
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=quiet, setpgroup=0)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except Hung:
+        os.killpg(pid, 9)
+        os.waitpid(pid, 0)
+        raise Hung(" ".join(argv))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
     if check and os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(argv)} ({os.waitstatus_to_exitcode(status)})")
+
+def reap_strays():
+    """Reaps orphans reparented to us (containers' inits, berth's namespace dropper)."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
 
 def peak_rss_kib(argv):
     """argv's peak RSS (it and the children it reaped), by GNU time: a child of this
@@ -169,35 +195,52 @@ for n, path in rts:
     call([path, "--root", root, "run", "--detach", "--bundle", bundle_sleep, "long"])
     call([path, "--root", root, "create", "--bundle", bundle, "idle"])
 
-results, rss = {}, {}
+results, rss, hung = {}, {}, {}
+
+def give_up(n, path, scenario, e):
+    """Leaves runtime n out from here on, after removing what its hung call left."""
+    hung[n] = f"{scenario}: {e}"
+    print(f"{n} hung (killed after 30 s, left out from here on): {e}", file=sys.stderr)
+    root = root_of(n)
+    for cid in os.listdir(root) if os.path.isdir(root) else []:
+        if cid not in ("long", "idle"):
+            call([path, "--root", root, "delete", "--force", cid], check=False)
+
 try:
     for name, idle, fn in scenarios:
         times = {n: [] for n, _ in rts}
         for i in range(runs):
             for n, path in rts:
+                if n in hung:
+                    continue
                 if idle:
                     time.sleep(idle)
                 t = time.perf_counter()
-                fn(path, root_of(n), i)
+                try:
+                    fn(path, root_of(n), i)
+                except Hung as e:
+                    give_up(n, path, name, e)
+                    continue
                 times[n].append((time.perf_counter() - t) * 1000)
+                reap_strays()
         results[name] = times
     if os.access("/usr/bin/time", os.X_OK) and (not wanted or "peak RSS" in wanted):
         for i in range(min(runs, 30)):
             for n, path in rts:
-                rss.setdefault(n, []).append(
-                    peak_rss_kib([path, "--root", root_of(n), "run", "--bundle", bundle, f"m{i}"]))
+                if n in hung:
+                    continue
+                try:
+                    rss.setdefault(n, []).append(peak_rss_kib(
+                        [path, "--root", root_of(n), "run", "--bundle", bundle, f"m{i}"]))
+                except Hung as e:
+                    give_up(n, path, "peak RSS", e)
     elif not wanted:
         print("peak RSS needs GNU time (/usr/bin/time, Debian package time)")
 finally:
     for n, path in rts:
         for cid in ("long", "idle"):
             call([path, "--root", root_of(n), "delete", "--force", cid], check=False)
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                break
-        except ChildProcessError:
-            break
+    reap_strays()
 
 names = [n for n, _ in rts]
 ratios = [r for r in ("unsealed", "runc", "crun", "youki") if r in names]
@@ -208,14 +251,21 @@ hdr = f"| {'scenario':<22} | " + " | ".join(f"{n:>16}" for n in names)
 hdr += "".join(f" | berth/{r}" for r in ratios) + " |"
 print(hdr)
 print("|" + "-" * 24 + "|" + "|".join("-" * 18 for _ in names) + "".join("|" + "-" * (8 + len(r)) for r in ratios) + "|")
+def cell(v):
+    return f"{statistics.median(v):7.2f} [{p90(v):6.2f}]" if len(v) >= 10 else f"{'hung':>16}"
+def ratio(v, r, w):
+    return f"{v / r:>{w}.2f}" if v and r else f"{'-':>{w}}"
 for scen, times in results.items():
-    med = {n: statistics.median(v) for n, v in times.items()}
-    row = f"| {scen:<22} | " + " | ".join(f"{med[n]:7.2f} [{p90(times[n]):6.2f}]" for n in names)
-    row += "".join(f" | {med['berth'] / med[r]:>{6 + len(r)}.2f}" for r in ratios) + " |"
+    med = {n: statistics.median(v) if len(v) >= 10 else None for n, v in times.items()}
+    row = f"| {scen:<22} | " + " | ".join(cell(times[n]) for n in names)
+    row += "".join(f" | {ratio(med['berth'], med[r], 6 + len(r))}" for r in ratios) + " |"
     print(row)
 if rss:
-    row = f"| {'peak RSS (MB)':<22} | " + " | ".join(f"{statistics.median(rss[n]) / 1024:16.1f}" for n in names)
-    row += "".join(f" | {statistics.median(rss['berth']) / statistics.median(rss[r]):>{6 + len(r)}.2f}" for r in ratios) + " |"
+    mrss = {n: statistics.median(rss[n]) / 1024 if rss.get(n) else None for n in names}
+    row = f"| {'peak RSS (MB)':<22} | " + " | ".join(f"{mrss[n]:16.1f}" if mrss[n] else f"{'hung':>16}" for n in names)
+    row += "".join(f" | {ratio(mrss['berth'], mrss[r], 6 + len(r))}" for r in ratios) + " |"
     print(row)
+for n, what in hung.items():
+    print(f"{n} hung in {what}; its later rows are left out")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -404,14 +404,14 @@ fn run(cli: Cli) -> Result<i32> {
                 container::run::become_subreaper();
             }
             let created = container::create(&root, &opts)?;
+            if !detach {
+                return Ok(container::run::start_wait_and_finish(&root, created, keep)?);
+            }
             if let Err(e) = container::start(&root, &id) {
                 let _ = container::delete(&root, &id, true);
                 return Err(e.into());
             }
-            if detach {
-                return Ok(0);
-            }
-            Ok(container::run::wait_and_finish(&root, created, keep)?)
+            Ok(0)
         }
         Command::State { id } => {
             let st = container::oci_state(&root, &id)?;

@@ -476,35 +476,10 @@ impl CgroupManager {
     /// hierarchies. Without a record of what was made (`create` not run here, or an
     /// older state), the leaf directories are removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
-        // Only what create made; pre-existing directories (a shared parent, a
-        // cgroupsPath naming an existing cgroup) stay.
-        let mut pending = self.created.get().unwrap_or_else(|| self.dirs.clone());
-        pending.reverse();
+        let mut pending = self.removal_order();
         let mut delay = Duration::from_millis(10);
-        let mut hard_error = None;
         for round in 0..RMDIR_TRIES {
-            let mut busy: Vec<PathBuf> = Vec::new();
-            for dir in pending {
-                // A parent of a directory that stayed cannot go either this round.
-                if busy.iter().any(|b| b.starts_with(&dir)) {
-                    busy.push(dir);
-                    continue;
-                }
-                match std::fs::remove_dir(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    // A parent that another container's cgroup now lives in is shared:
-                    // it stays, as a parent that existed before create does.
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::EBUSY)
-                            && !self.dirs.contains(&dir)
-                            && has_child_cgroup(&dir) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy.push(dir),
-                    Err(source) => {
-                        hard_error.get_or_insert(CgroupError::Io { path: dir, source });
-                    }
-                }
-            }
+            let (busy, hard_error) = self.remove_round(pending);
             if busy.is_empty() {
                 return hard_error.map_or(Ok(()), Err);
             }
@@ -519,6 +494,50 @@ impl CgroupManager {
              (kill them first)",
             pending[0].display()
         )))
+    }
+
+    /// One round of [`destroy`](Self::destroy) without waiting: true when every directory
+    /// is gone. The common case at `delete` (the init reaped, nothing else inside) then
+    /// costs one rmdir per hierarchy and no reading of `cgroup.procs`.
+    pub fn try_destroy_now(&self) -> bool {
+        let (busy, hard_error) = self.remove_round(self.removal_order());
+        busy.is_empty() && hard_error.is_none()
+    }
+
+    /// What `create` made (pre-existing directories, a shared parent or a cgroupsPath
+    /// naming an existing cgroup, stay), deepest first; without a record of it, the leaves.
+    fn removal_order(&self) -> Vec<PathBuf> {
+        let mut pending = self.created.get().unwrap_or_else(|| self.dirs.clone());
+        pending.reverse();
+        pending
+    }
+
+    /// rmdir of each of `pending`: (the ones still busy, the first other error).
+    fn remove_round(&self, pending: Vec<PathBuf>) -> (Vec<PathBuf>, Option<CgroupError>) {
+        let mut hard_error = None;
+        let mut busy: Vec<PathBuf> = Vec::new();
+        for dir in pending {
+            // A parent of a directory that stayed cannot go either this round.
+            if busy.iter().any(|b| b.starts_with(&dir)) {
+                busy.push(dir);
+                continue;
+            }
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // A parent that another container's cgroup now lives in is shared:
+                // it stays, as a parent that existed before create does.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EBUSY)
+                        && !self.dirs.contains(&dir)
+                        && has_child_cgroup(&dir) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy.push(dir),
+                Err(source) => {
+                    hard_error.get_or_insert(CgroupError::Io { path: dir, source });
+                }
+            }
+        }
+        (busy, hard_error)
     }
 
     /// Resource usage numbers, shaped like runc's `events --stats` data.

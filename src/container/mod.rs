@@ -8,6 +8,7 @@ pub mod events;
 pub mod exec;
 mod idmap;
 mod init;
+mod ns_hold;
 mod pause;
 pub mod ps;
 pub mod run;
@@ -40,6 +41,13 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             )))
         }
     }
+    start_loaded(root, &st)
+}
+
+/// `start` of a container whose state this process has just created (foreground `run`):
+/// no reload of state.json and no status check.
+pub(crate) fn start_loaded(root: &Root, st: &State) -> Result<()> {
+    let id = st.id.as_str();
     let fifo = st.dir(root).join(state::FIFO_FILE);
     release_and_wait_for_exec(&fifo, id)?;
     crate::fault::point("started");

@@ -4,6 +4,7 @@
 //! Signals are blocked before the clone (the init unblocks them) so none is lost between
 //! the clone and the wait; they are then taken synchronously with sigwaitinfo.
 
+use super::ns_hold::NamespaceHold;
 use crate::error::{Error, Result};
 use crate::state::Root;
 
@@ -72,18 +73,32 @@ fn reap(pid: i32) -> Result<Option<i32>> {
     }
 }
 
+/// Runs a created container to its end: starts it, waits, deletes it unless `keep`.
+///
+/// The init's namespaces are held open from before the start and handed to a detached
+/// process at the end (`ns_hold`), so the init's exit does not wait for their teardown.
+pub fn start_wait_and_finish(root: &Root, created: super::Created, keep: bool) -> Result<i32> {
+    let hold = NamespaceHold::take(created.pid);
+    if let Err(e) = super::start_loaded(root, &created.state) {
+        let _ = super::delete(root, &created.state.id, true);
+        return Err(e);
+    }
+    let code = wait_and_finish(root, created, keep);
+    hold.release_detached();
+    code
+}
+
 /// Runs a created-and-started container to its end; deletes it unless `keep`.
-pub fn wait_and_finish(root: &Root, created: super::Created, keep: bool) -> Result<i32> {
+fn wait_and_finish(root: &Root, created: super::Created, keep: bool) -> Result<i32> {
     let pid = created.pid;
-    let id = created.state.id.clone();
     let code = match created.console_relay {
         Some(relay) => relay_and_wait(pid, relay)?,
         None => forward_and_wait(pid)?,
     };
     crate::trace::mark("exited");
-    let id = id.as_str();
     if !keep {
-        super::delete(root, id, true)?;
+        // The init is reaped: what delete would find is already in hand.
+        super::destroy(root, &created.state)?;
         crate::trace::mark("deleted");
     }
     Ok(code)
