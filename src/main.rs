@@ -1,7 +1,7 @@
 //! `berth`: the command line, runc's in every flag clients pass.
 
 mod cli_spec;
-
+mod early_seal;
 use anyhow::{bail, Context, Result};
 use berth::container::exec::{build_process, ExecOptions, ProcessOverrides};
 use berth::container::{self, CreateOptions};
@@ -272,6 +272,8 @@ impl Command {
 }
 
 fn main() {
+    #[cfg(not(feature = "no-exe-seal"))]
+    seal_before_parsing();
     let cli = Cli::parse();
     if cli.version {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
@@ -317,12 +319,24 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn default_root(rootless: bool) -> PathBuf {
-    if rootless {
-        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
-            return PathBuf::from(dir).join("berth");
-        }
+    early_seal::default_root(rootless, std::env::var_os("XDG_RUNTIME_DIR"))
+}
+
+/// `create`, `run` and `exec` re-execute from a sealed copy before clap builds its parser,
+/// when argv is plain enough to tell (`early_seal`); otherwise `run` does it after parsing.
+#[cfg(not(feature = "no-exe-seal"))]
+fn seal_before_parsing() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let euid_is_root = nix::unistd::geteuid().is_root();
+    let Some(plan) = early_seal::plan(&args, euid_is_root, std::env::var_os("XDG_RUNTIME_DIR"))
+    else {
+        return;
+    };
+    if plan.trace || std::env::var_os("BERTH_TRACE").is_some_and(|v| v == "1") {
+        berth::trace::enable(plan.command);
     }
-    PathBuf::from("/run/berth")
+    // A failure here is reported by the same call after clap's parse.
+    let _ = berth::exe_seal::ensure(&plan.root);
 }
 
 fn run(cli: Cli) -> Result<i32> {

@@ -23,6 +23,9 @@ static CLOCK: Mutex<Option<(Instant, Instant, &'static str)>> = Mutex::new(None)
 
 /// Turns tracing on for `command` ("create", "start", "exec", …), starting its clock now.
 pub fn enable(command: &'static str) {
+    if ENABLED.load(Ordering::Relaxed) {
+        return; // already on (berth enables it before and after parsing argv)
+    }
     let now = Instant::now();
     let (mut start, mut last) = (now, now);
     if let Some(text) = std::env::var_os(HANDOFF_ENV) {
