@@ -126,3 +126,43 @@ pub fn ns_link(kind: &str) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_default()
 }
+
+/// The processes' namespace links and open fds that still name the namespace `link`
+/// ("mnt:[4026532…]") once none does or `patience` has passed (then: who holds it).
+pub fn namespace_holders_after(link: &str, patience: std::time::Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let holders = namespace_holders(link);
+        if holders.is_empty() || std::time::Instant::now() >= deadline {
+            return holders;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Every process's mnt/net namespace links and open fds that name `link`.
+fn namespace_holders(link: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for p in procs.flatten() {
+        let pid = p.file_name().to_string_lossy().to_string();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let mut links: Vec<std::path::PathBuf> = ["mnt", "net"]
+            .iter()
+            .map(|ns| p.path().join("ns").join(ns))
+            .collect();
+        if let Ok(fds) = std::fs::read_dir(p.path().join("fd")) {
+            links.extend(fds.flatten().map(|f| f.path()));
+        }
+        for l in links {
+            if std::fs::read_link(&l).is_ok_and(|t| t.to_string_lossy() == link) {
+                found.push(l.display().to_string());
+            }
+        }
+    }
+    found
+}

@@ -15,6 +15,7 @@
 //! (RUNTIME or the target dir) and shim (SHIM_BINARY or the target dir).
 
 use berth_conformance::containerd::{cgroup_exists, Containerd, CtrOutput, Options};
+use berth_conformance::host;
 use berth_conformance::image_archive::{build_in, ImageSpec};
 use berth_conformance::locate;
 use berth_conformance::tempdir::TempDir;
@@ -439,9 +440,25 @@ fn detached_exec_ps_pause_metrics(stack: Stack) {
     assert!(pids_current >= 1, "{metrics}");
     assert!(metrics.contains("memory.usage_in_bytes"), "{metrics}");
 
+    // Our shim holds the init's mount and network namespaces until its exit is reported,
+    // then lets them go; the shim (still serving the stopped task) must not keep them.
+    let links: Vec<String> = ["mnt", "net"]
+        .iter()
+        .map(|ns| {
+            let l = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).expect("init's ns link");
+            l.display().to_string()
+        })
+        .collect();
     w.daemon
         .ctr_ok(&["task", "kill", "--signal", "SIGKILL", &id]);
     w.wait_status(&id, "STOPPED");
+    for link in &links {
+        let holders = host::namespace_holders_after(link, Duration::from_secs(10));
+        assert!(
+            holders.is_empty(),
+            "{link} held after the init's exit: {holders:?}"
+        );
+    }
     w.remove(&id);
     w.assert_clean(&id);
 }

@@ -409,33 +409,6 @@ fn lifecycle_kill_all_reaches_every_process() {
     t.assert_nothing_left(&id);
 }
 
-/// Every process's namespace links and open fds that name `link` ("mnt:[4026532…]").
-fn holders_of(link: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for p in procs.flatten() {
-        let pid = p.file_name().to_string_lossy().to_string();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let mut links: Vec<std::path::PathBuf> = ["mnt", "net"]
-            .iter()
-            .map(|ns| p.path().join("ns").join(ns))
-            .collect();
-        if let Ok(fds) = std::fs::read_dir(p.path().join("fd")) {
-            links.extend(fds.flatten().map(|f| f.path()));
-        }
-        for l in links {
-            if std::fs::read_link(&l).is_ok_and(|t| t.to_string_lossy() == link) {
-                found.push(l.display().to_string());
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn lifecycle_run_releases_the_held_namespaces_after_it_returns() {
     // Foreground run holds the container's mount and network namespaces past the init's
@@ -450,18 +423,11 @@ fn lifecycle_run_releases_the_held_namespaces_after_it_returns() {
     for kind in ["mnt", "net"] {
         let link = facts.ns(kind);
         assert!(link.starts_with(kind), "{kind}: {link:?}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let holders = holders_of(&link);
-            if holders.is_empty() {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{link} still held 10 s after run returned: {holders:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let holders = host::namespace_holders_after(&link, Duration::from_secs(10));
+        assert!(
+            holders.is_empty(),
+            "{link} still held 10 s after run returned: {holders:?}"
+        );
     }
     t.assert_nothing_left(&id);
 }

@@ -142,8 +142,16 @@ impl Inner {
             ..Default::default()
         };
         self.publish(TASK_EXIT_EVENT_TOPIC, Box::new(event));
+        let hold = if exec_id.is_empty() {
+            table.containers.get_mut(cid).and_then(|c| c.ns_hold.take())
+        } else {
+            None
+        };
         drop(table);
         self.changed.notify_all();
+        if let Some(hold) = hold {
+            hold.release_on_thread();
+        }
     }
 
     /// After Start queued its event: handle an exit that came meanwhile.
@@ -478,6 +486,7 @@ impl Task for Service {
             bundle: bundle.clone(),
             berth,
             cgroups_path: cgroups.clone(),
+            ns_hold: Some(berth::container::NamespaceHold::take(pid)),
             rootfs_mounted: mounted,
             init,
             execs: Default::default(),

@@ -59,6 +59,9 @@ pub struct Container {
     /// linux.cgroupsPath from config.json (for Stats and OOM).
     pub cgroups_path: Option<String>,
     pub rootfs_mounted: bool,
+    /// The init's mount and network namespaces, held until its exit has been reported so
+    /// the init's exit does not wait for their teardown (berth's `ns_hold`).
+    pub ns_hold: Option<berth::container::NamespaceHold>,
     pub init: Proc,
     pub execs: HashMap<String, Proc>,
     pub paused: bool,
@@ -145,6 +148,7 @@ mod tests {
                 library: None,
             },
             cgroups_path: None,
+            ns_hold: None,
             rootfs_mounted: false,
             init,
             execs: HashMap::new(),

@@ -22,6 +22,9 @@
 //!                                                   nobody waits for this process
 //! ```
 //!
+//! The containerd shim holds the same references from Create until the init's exit is
+//! reported, and drops them on a thread of its own ([`NamespaceHold::release_on_thread`]).
+//!
 //! The dropper is reparented to the nearest subreaper (or pid 1) when `run` exits, which
 //! reaps it. It holds no stdio, so a caller reading `run`'s output sees end of file when
 //! `run` exits. If it cannot be forked, `run` drops the namespaces itself (the old cost, no
@@ -36,14 +39,14 @@ const HELD: [&str; 2] = ["mnt", "net"];
 
 /// Open references to a container init's namespaces.
 #[derive(Debug, Default)]
-pub(crate) struct NamespaceHold {
+pub struct NamespaceHold {
     fds: Vec<OwnedFd>,
 }
 
 impl NamespaceHold {
     /// Opens the namespaces of process `pid`; the ones that cannot be opened (a process
     /// already gone, no permission) are simply not held.
-    pub(crate) fn take(pid: i32) -> Self {
+    pub fn take(pid: i32) -> Self {
         let mut fds = Vec::with_capacity(HELD.len());
         for ns in HELD {
             let path = format!("/proc/{pid}/ns/{ns}\0");
@@ -103,6 +106,21 @@ impl NamespaceHold {
                 std::mem::forget(write_end);
             }
         }
+    }
+}
+
+impl NamespaceHold {
+    /// For a multi-threaded holder (the containerd shim): drops the references on a
+    /// short-lived thread. Closing the last one makes the closing thread run the
+    /// teardown on its way back to user space; that thread is then nobody's critical path.
+    pub fn release_on_thread(self) {
+        if self.fds.is_empty() {
+            return;
+        }
+        // Spawning failed: the closure (and the fds in it) is dropped here instead.
+        let _ = std::thread::Builder::new()
+            .name("ns-release".into())
+            .spawn(move || drop(self));
     }
 }
 
