@@ -307,3 +307,63 @@ fn hooks_failing_poststop_continues() {
     );
     t.assert_nothing_left(&id);
 }
+
+#[test]
+fn hooks_keep_their_order_in_a_foreground_run() {
+    // Foreground run saves its final state after releasing the init and waits for the
+    // init's execve only when poststart hooks follow it (src/container/run.rs): poststart
+    // must still see the container process itself and status "running".
+    let mut t = Test::new("hooks_foreground_run");
+    let dir = t.host_dir("hooks");
+    let host_dir = dir.display().to_string();
+    spec::add_mount(&mut t.config, "/hooks", "bind", &host_dir, &["rbind", "rw"]);
+    t.checker(&[]);
+    for kind in ["prestart", "createRuntime", "createContainer", "poststop"] {
+        recording_hook(&mut t, kind, &host_dir);
+    }
+    recording_hook(&mut t, "startContainer", "/hooks");
+    // A slow startContainer hook keeps the init from its execve for a while: a poststart
+    // that did not wait for the execve would find the init still running berth.
+    spec::add_hook(
+        &mut t.config,
+        "startContainer",
+        "/bin/sh",
+        &["sh", "-c", "sleep 0.3"],
+        Some(10),
+    );
+    // poststart also records what the container's pid runs: the init is reaped only after
+    // poststart, so /proc/<pid>/comm is there even when the checker has already exited.
+    let script = format!(
+        "cat > {host_dir}/poststart.json; \
+         pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p' {host_dir}/poststart.json); \
+         cat /proc/$pid/comm > {host_dir}/poststart.comm; echo poststart >> {host_dir}/order"
+    );
+    spec::add_hook(
+        &mut t.config,
+        "poststart",
+        "/bin/sh",
+        &["sh", "-c", &script],
+        Some(10),
+    );
+    let id = t.id.clone();
+    let out = t.spawn_run(&id, &[]).wait(Duration::from_secs(60));
+    out.assert_ok();
+    assert_eq!(
+        order(&dir),
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ],
+    );
+    assert_eq!(hook_state(&dir, "poststart")["status"], "running");
+    assert_eq!(
+        read(&dir, "poststart.comm"),
+        "berth-check",
+        "poststart ran before the init's execve"
+    );
+    t.assert_nothing_left(&id);
+}

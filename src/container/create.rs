@@ -29,6 +29,10 @@
 //!               unlink the fifo, run poststart hooks.     init: startContainer hooks, execve
 //! ```
 //!
+//! Foreground `run` does create and start in one process and saves the final state.json
+//! just after writing the start byte, so that write overlaps the init's execve; it waits
+//! for the execve only when poststart hooks must follow it (`run.rs`).
+//!
 //! Why this shape:
 //! * No re-exec of berth: the init is a clone of the parent and runs library code, so there
 //!   is no second binary load or config parse. The parent must be single-threaded at the clone
@@ -351,7 +355,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     crate::fault::point("ready-received");
 
     st.created_ok = true;
-    st.save(root)?;
+    if !opts.foreground {
+        // Foreground `run` saves this right after releasing the init
+        // (`run::start_wait_and_finish`), so the write overlaps the init's execve.
+        st.save(root)?;
+    }
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }

@@ -48,10 +48,13 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
 /// `start` of a container whose state this process has just created (foreground `run`):
 /// no reload of state.json and no status check.
 pub(crate) fn start_loaded(root: &Root, st: &State) -> Result<()> {
-    let id = st.id.as_str();
-    let fifo = st.dir(root).join(state::FIFO_FILE);
-    release_and_wait_for_exec(&fifo, id)?;
-    crate::fault::point("started");
+    let watcher = release_init(root, st)?;
+    wait_for_exec(&watcher, &st.id)?;
+    run_poststart(st)
+}
+
+/// Runs the poststart hooks, if any (the init must have exec'd).
+pub(crate) fn run_poststart(st: &State) -> Result<()> {
     let list = hooks::list(st.hooks.as_ref(), Kind::Poststart);
     if !list.is_empty() {
         let doc = serde_json::to_string(&st.oci_state(Status::Running))
@@ -63,37 +66,51 @@ pub(crate) fn start_loaded(root: &Root, st: &State) -> Result<()> {
     Ok(())
 }
 
+/// Whether the container has poststart hooks (which must wait for the init's exec).
+pub(crate) fn has_poststart(st: &State) -> bool {
+    !hooks::list(st.hooks.as_ref(), Kind::Poststart).is_empty()
+}
+
 use std::os::unix::fs::OpenOptionsExt;
 
-/// Writes the start byte into exec.fifo and returns once the init has exec'd the user
-/// process (poststart hooks must run after that).
+/// Writes the start byte into exec.fifo and unlinks it. Returns a reader of the fifo
+/// opened *before* the write, for [`wait_for_exec`].
 ///
 /// The init holds the fifo open read-write with O_CLOEXEC, so its execve is the moment the
-/// last writer goes away: a reader opened here *before* our own writer then sees POLLHUP.
-/// Until the init has taken the byte, that reader also sees POLLIN, so we nap and look again.
-fn release_and_wait_for_exec(fifo: &std::path::Path, id: &str) -> Result<()> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
+/// last writer goes away: the returned reader then sees POLLHUP.
+pub(crate) fn release_init(root: &Root, st: &State) -> Result<std::fs::File> {
+    let fifo = st.dir(root).join(state::FIFO_FILE);
+    let id = st.id.as_str();
     let open = |write: bool| {
         std::fs::OpenOptions::new()
             .read(!write)
             .write(write)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(fifo)
+            .open(&fifo)
     };
     let gone = |e: std::io::Error| {
         if e.raw_os_error() == Some(libc::ENXIO) {
             Error::Other(format!("cannot start container {id}: its init has exited"))
         } else {
-            Error::io(fifo, e)
+            Error::io(&fifo, e)
         }
     };
-    let watcher = open(false).map_err(|e| Error::io(fifo, e))?;
+    let watcher = open(false).map_err(|e| Error::io(&fifo, e))?;
     let writer = open(true).map_err(gone)?;
     use std::io::Write;
-    (&writer).write_all(b"0").map_err(|e| Error::io(fifo, e))?;
+    (&writer).write_all(b"0").map_err(|e| Error::io(&fifo, e))?;
     drop(writer);
-    let _ = std::fs::remove_file(fifo);
+    let _ = std::fs::remove_file(&fifo);
+    crate::fault::point("started");
+    Ok(watcher)
+}
+
+/// Returns once the init has exec'd the user process (or exited): the last writer of the
+/// fifo is gone. Until the init has taken the byte, the reader also sees POLLIN, so we nap
+/// and look again.
+pub(crate) fn wait_for_exec(watcher: &std::fs::File, id: &str) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let mut fds = [PollFd::new(watcher.as_fd(), PollFlags::POLLIN)];

@@ -77,10 +77,23 @@ fn reap(pid: i32) -> Result<Option<i32>> {
 ///
 /// The init's namespaces are held open from before the start and handed to a detached
 /// process at the end (`ns_hold`), so the init's exit does not wait for their teardown.
+///
+/// `create` left the final state (`created_ok`) unsaved: it is written here after the start
+/// byte, while the init execs. Without poststart hooks nothing waits for that execve; the
+/// wait for the exit follows at once.
 pub fn start_wait_and_finish(root: &Root, created: super::Created, keep: bool) -> Result<i32> {
     let hold = NamespaceHold::take(created.pid);
-    if let Err(e) = super::start_loaded(root, &created.state) {
-        let _ = super::delete(root, &created.state.id, true);
+    let st = &created.state;
+    let started = super::release_init(root, st).and_then(|watcher| {
+        st.save(root)?;
+        if super::has_poststart(st) {
+            super::wait_for_exec(&watcher, &st.id)?;
+            super::run_poststart(st)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = started {
+        let _ = super::delete(root, &st.id, true);
         return Err(e);
     }
     let code = wait_and_finish(root, created, keep);
