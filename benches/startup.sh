@@ -126,7 +126,8 @@ signal.signal(signal.SIGALRM, on_alarm)
 
 def call(argv, check=True, timeout=30.0):
     """Runs argv to its end; a call that takes longer than `timeout` s is killed (Hung):
-    youki 0.7's `run` sometimes never notices its container's exit."""
+    youki 0.7's `run` sometimes never notices its container's exit. Such a call is not
+    timed; a runtime that hangs MAX_HANGS times is left out of the later rows."""
     pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=quiet, setpgroup=0)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
@@ -197,14 +198,23 @@ for n, path in rts:
 
 results, rss, hung = {}, {}, {}
 
+MAX_HANGS = 3
+hangs = {}
+
 def give_up(n, path, scenario, e):
-    """Leaves runtime n out from here on, after removing what its hung call left."""
-    hung[n] = f"{scenario}: {e}"
-    print(f"{n} hung (killed after 30 s, left out from here on): {e}", file=sys.stderr)
+    """Cleans up after a hung call of runtime n: its container is deleted and the call is
+    not timed. After MAX_HANGS hangs the runtime is left out from there on."""
+    hangs.setdefault(n, []).append(scenario)
+    left_out = len(hangs[n]) >= MAX_HANGS
+    if left_out:
+        hung[n] = f"{scenario}: {e}"
+    print(f"{n} hung (killed after 30 s{', left out from here on' if left_out else ''}): {e}",
+          file=sys.stderr)
     root = root_of(n)
     for cid in os.listdir(root) if os.path.isdir(root) else []:
         if cid not in ("long", "idle"):
             call([path, "--root", root, "delete", "--force", cid], check=False)
+    reap_strays()
 
 try:
     for name, idle, fn in scenarios:
@@ -265,7 +275,9 @@ if rss:
     row = f"| {'peak RSS (MB)':<22} | " + " | ".join(f"{mrss[n]:16.1f}" if mrss[n] else f"{'hung':>16}" for n in names)
     row += "".join(f" | {ratio(mrss['berth'], mrss[r], 6 + len(r))}" for r in ratios) + " |"
     print(row)
+for n, where in hangs.items():
+    print(f"{n} hung {len(where)} time(s), killed after 30 s and not timed: {', '.join(where)}")
 for n, what in hung.items():
-    print(f"{n} hung in {what}; its later rows are left out")
+    print(f"{n} left out after {MAX_HANGS} hangs, the last in {what}")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -119,11 +119,10 @@ pub fn ensure(root: &Path) -> Result<Protection, SealError> {
         std::env::remove_var(REEXEC_ENV);
     }
     if let Some(p) = current() {
-        if reexecuted {
-            // The kernel named us after the fd we were executed from; be "berth" again.
-            // SAFETY: PR_SET_NAME reads a NUL-terminated string.
-            unsafe { libc::prctl(libc::PR_SET_NAME, c"berth".as_ptr(), 0, 0, 0) };
-        }
+        // Executed from an fd (our re-exec, or a supervisor's `sealed_view` as
+        // /proc/self/fd/N), the kernel named us after its number: be "berth" again.
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c"berth".as_ptr(), 0, 0, 0) };
         return Ok(p);
     }
     if reexecuted {
@@ -196,6 +195,19 @@ fn escape_layer(path: &Path) -> Vec<u8> {
 
 /// The berth binary opened through a detached read-only overlayfs mount of its directory.
 fn overlay_copy(root: &Path) -> Result<OwnedFd, SealError> {
+    let exe = own_path().ok_or(SealError::Sys {
+        what: "/proc/self/exe has no path".into(),
+        source: Errno::ENOENT,
+    })?;
+    sealed_view(&exe, root)
+}
+
+/// `binary` opened (O_CLOEXEC) through a detached read-only overlayfs mount of its
+/// directory, the same view `ensure` re-executes from. For a supervisor that starts berth
+/// many times (the containerd shim): a berth exec'd from this file (say as
+/// `/proc/self/fd/N`) finds itself sealed and does not re-execute. The mount lives as long
+/// as the returned file. `root` is berth's state root (it holds the empty second layer).
+pub fn sealed_view(binary: &Path, root: &Path) -> Result<OwnedFd, SealError> {
     const FSOPEN_CLOEXEC: libc::c_uint = 1;
     const FSCONFIG_SET_STRING: libc::c_uint = 1;
     const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
@@ -204,10 +216,7 @@ fn overlay_copy(root: &Path) -> Result<OwnedFd, SealError> {
     const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
     const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
 
-    let exe = own_path().ok_or(SealError::Sys {
-        what: "/proc/self/exe has no path".into(),
-        source: Errno::ENOENT,
-    })?;
+    let exe = binary;
     let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
         return Err(SealError::Sys {
             what: format!("{}: no directory", exe.display()),

@@ -63,7 +63,7 @@ pub struct Finished {
 impl Berth {
     fn command(&self, args: &[OsString]) -> Command {
         crate::restore_umask();
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = Command::new(crate::sealed_berth::program(&self.binary, &self.root));
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")

@@ -44,6 +44,7 @@ mod info;
 mod metrics;
 mod options;
 mod rootfs_mount;
+mod sealed_berth;
 mod service;
 mod shim_api;
 mod start;
