@@ -112,6 +112,17 @@ pub fn current() -> Option<Protection> {
 /// environment (plus the re-exec marker and the trace clock): then this call never returns.
 /// `root` is berth's state root, which holds the overlay's empty layer.
 pub fn ensure(root: &Path) -> Result<Protection, SealError> {
+    // `main` may call this twice (before and after parsing argv): look only once.
+    static FOUND: std::sync::OnceLock<Protection> = std::sync::OnceLock::new();
+    if let Some(p) = FOUND.get() {
+        return Ok(*p);
+    }
+    let p = ensure_uncached(root)?;
+    let _ = FOUND.set(p);
+    Ok(p)
+}
+
+fn ensure_uncached(root: &Path) -> Result<Protection, SealError> {
     let reexecuted = std::env::var_os(REEXEC_ENV).is_some();
     if reexecuted {
         // Single-threaded here (berth starts no threads): nothing reads the environment

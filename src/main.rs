@@ -536,7 +536,8 @@ fn run(cli: Cli) -> Result<i32> {
                 apparmor,
                 process_label,
             };
-            let proc_spec = build_process(&st, process.as_deref(), &overrides)?;
+            let spec = container::exec::bundle_spec(&st);
+            let proc_spec = build_process(&st, spec.as_ref(), process.as_deref(), &overrides)?;
             let opts = ExecOptions {
                 id,
                 detach,
@@ -546,7 +547,7 @@ fn run(cli: Cli) -> Result<i32> {
                 ignore_paused,
                 sub_cgroups: cgroup,
             };
-            let execed = container::exec::exec(&root, &opts, &proc_spec)?;
+            let execed = container::exec::exec(&root, &st, spec.as_ref(), &opts, &proc_spec)?;
             if detach {
                 return Ok(0);
             }

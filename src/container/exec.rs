@@ -62,9 +62,19 @@ pub struct ProcessOverrides {
     pub process_label: Option<String>,
 }
 
-/// The process to run: a --process document, or the container's process with overrides.
+/// The container's config.json as it is now, read once per `exec` for both the process
+/// defaults and the seccomp profile (None when it is gone or unreadable).
+pub fn bundle_spec(st: &State) -> Option<oci_spec::runtime::Spec> {
+    std::fs::read(st.bundle.join("config.json"))
+        .ok()
+        .and_then(|t| crate::config::parse(&t).ok())
+}
+
+/// The process to run: a --process document, or the container's process (from `spec`, the
+/// bundle's config) with overrides.
 pub fn build_process(
     st: &State,
+    spec: Option<&oci_spec::runtime::Spec>,
     file: Option<&std::path::Path>,
     o: &ProcessOverrides,
 ) -> Result<Process> {
@@ -86,12 +96,7 @@ pub fn build_process(
             "exec: no command given (pass ARGS or --process FILE)",
         ));
     }
-    let config = st.bundle.join("config.json");
-    let mut p = std::fs::read(&config)
-        .ok()
-        .and_then(|t| crate::config::parse(&t).ok())
-        .and_then(|s| s.process().clone())
-        .unwrap_or_default();
+    let mut p = spec.and_then(|s| s.process().clone()).unwrap_or_default();
     p.set_args(Some(o.args.clone()));
     p.set_terminal(Some(o.tty));
     let mut env = p.env().clone().unwrap_or_default();
@@ -178,8 +183,16 @@ pub struct Execed {
     pub console_relay: Option<OwnedFd>,
 }
 
-pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed> {
-    let st = root.load(&opts.id)?;
+///
+/// `st` is the container's state as just loaded, `spec` its bundle's config
+/// ([`bundle_spec`]), from which the seccomp profile is taken.
+pub fn exec(
+    root: &Root,
+    st: &State,
+    spec: Option<&oci_spec::runtime::Spec>,
+    opts: &ExecOptions,
+    process: &Process,
+) -> Result<Execed> {
     match st.status(root) {
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
@@ -213,10 +226,8 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execed
             "exec: a terminal was asked for with --detach but no --console-socket to receive it",
         ));
     }
-    let profile = std::fs::read(st.bundle.join("config.json"))
-        .ok()
-        .and_then(|t| crate::config::parse(&t).ok())
-        .and_then(|s| s.linux().clone())
+    let profile = spec
+        .and_then(|s| s.linux().as_ref())
         .and_then(|l| l.seccomp().clone());
     let seccomp = match &profile {
         Some(p) => Some(super::create::compile_seccomp(root, p)?),
