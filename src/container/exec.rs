@@ -233,7 +233,7 @@ pub fn exec(
         Some(p) => Some(super::create::compile_seccomp(root, p)?),
         None => None,
     };
-    let pidfd = open_pidfd(&st)?;
+    let pidfd = open_pidfd(st)?;
     let (console, relay_end) = crate::console::endpoints(terminal, opts.console_socket.as_deref())?;
     let flags = namespaces_to_join(st.pid)?;
     if flags & libc::CLONE_NEWPID != 0 {
@@ -284,7 +284,7 @@ pub fn exec(
     let mut first = parent_end.recv();
     if let Ok(Msg::Listener) = first {
         if let (Some(listener), Some(profile)) = (parent_end.take_fd(), &profile) {
-            if let Err(e) = super::create::hand_over_listener(profile, &listener, &st, pid) {
+            if let Err(e) = super::create::hand_over_listener(profile, &listener, st, pid) {
                 reap();
                 return Err(e);
             }
