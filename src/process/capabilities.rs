@@ -214,20 +214,22 @@ pub fn set_capabilities_report(
         if bounding & (1u64 << index) != 0 {
             continue;
         }
-        let present = bounding_has(index).map_err(|e| {
-            ProcessError::os(
-                format!("prctl(PR_CAPBSET_READ, {})", capability_name(index)),
-                e,
-            )
-        })?;
-        if present {
-            // SAFETY: prctl with integer arguments only.
-            let rc =
-                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(index), 0, 0, 0) };
-            if rc != 0 {
+        // Dropping an absent capability succeeds (with CAP_SETPCAP), so drop first and ask
+        // only when the drop is refused: one syscall per capability instead of two.
+        // SAFETY: prctl with integer arguments only.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(index), 0, 0, 0) };
+        if rc != 0 {
+            let refused = Errno::last();
+            let present = bounding_has(index).map_err(|e| {
+                ProcessError::os(
+                    format!("prctl(PR_CAPBSET_READ, {})", capability_name(index)),
+                    e,
+                )
+            })?;
+            if present {
                 return Err(ProcessError::os(
                     format!("prctl(PR_CAPBSET_DROP, {})", capability_name(index)),
-                    Errno::last(),
+                    refused,
                 ));
             }
         }
