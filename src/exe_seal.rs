@@ -227,10 +227,9 @@ pub fn sealed_view(binary: &Path, root: &Path) -> Result<OwnedFd, SealError> {
     const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
     const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
 
-    let exe = binary;
-    let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
+    let (Some(dir), Some(name)) = (binary.parent(), binary.file_name()) else {
         return Err(SealError::Sys {
-            what: format!("{}: no directory", exe.display()),
+            what: format!("{}: no directory", binary.display()),
             source: Errno::EINVAL,
         });
     };
@@ -297,7 +296,7 @@ pub fn sealed_view(binary: &Path, root: &Path) -> Result<OwnedFd, SealError> {
         OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(sys(format!("open {} in the overlay", exe.display())))?;
+    .map_err(sys(format!("open {} in the overlay", binary.display())))?;
     // The mount fd goes now; the open file alone keeps the (never attached) mount alive.
     drop(mnt);
     Ok(file)

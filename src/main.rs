@@ -2,6 +2,7 @@
 
 mod cli_spec;
 mod early_seal;
+
 use anyhow::{bail, Context, Result};
 use berth::container::exec::{build_process, ExecOptions, ProcessOverrides};
 use berth::container::{self, CreateOptions};

@@ -183,9 +183,8 @@ pub struct Execed {
     pub console_relay: Option<OwnedFd>,
 }
 
-///
-/// `st` is the container's state as just loaded, `spec` its bundle's config
-/// ([`bundle_spec`]), from which the seccomp profile is taken.
+/// Runs `process` in the container: `st` is its state as just loaded, `spec` its bundle's
+/// config ([`bundle_spec`]), from which the seccomp profile is taken.
 pub fn exec(
     root: &Root,
     st: &State,

@@ -42,15 +42,9 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             )))
         }
     }
-    start_loaded(root, &st)
-}
-
-/// `start` of a container whose state this process has just created (foreground `run`):
-/// no reload of state.json and no status check.
-pub(crate) fn start_loaded(root: &Root, st: &State) -> Result<()> {
-    let watcher = release_init(root, st)?;
+    let watcher = release_init(root, &st)?;
     wait_for_exec(&watcher, &st.id)?;
-    run_poststart(st)
+    run_poststart(&st)
 }
 
 /// Runs the poststart hooks, if any (the init must have exec'd).

@@ -107,9 +107,7 @@ impl NamespaceHold {
             }
         }
     }
-}
 
-impl NamespaceHold {
     /// For a multi-threaded holder (the containerd shim): drops the references on a
     /// short-lived thread. Closing the last one makes the closing thread run the
     /// teardown on its way back to user space; that thread is then nobody's critical path.
