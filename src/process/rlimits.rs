@@ -30,7 +30,13 @@ pub(crate) fn type_name(typ: PosixRlimitType) -> String {
     typ.to_string()
 }
 
-fn resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
+/// The resource number setrlimit(2) takes (its C type differs between glibc and musl).
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+fn resource(typ: PosixRlimitType) -> Resource {
     match typ {
         PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
         PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,

@@ -48,7 +48,8 @@ pub fn current_mount_flags(target: &Path) -> Result<MsFlags, Errno> {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        // ST_RELATIME (4096) by value: nix names it for glibc only.
+        (FsFlags::from_bits_retain(4096), MsFlags::MS_RELATIME),
     ];
     for (st_flag, ms_flag) in pairs {
         if f.contains(st_flag) {
