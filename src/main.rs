@@ -11,6 +11,10 @@ use berth::state::Root;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// berth's processes are short-lived: a bump arena first (see `startup_alloc`).
+#[global_allocator]
+static ALLOC: berth::startup_alloc::StartupAlloc = berth::startup_alloc::StartupAlloc::new();
+
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
