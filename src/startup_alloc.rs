@@ -75,11 +75,6 @@ impl StartupAlloc {
         }
     }
 
-    /// True when the arena block at `ptr` of `size` bytes is the newest one.
-    fn is_newest(&self, ptr: *mut u8, size: usize) -> bool {
-        ptr as usize + size == self.base() + self.next.load(Ordering::Relaxed)
-    }
-
     /// Bytes of the arena in use (for tests).
     pub fn used(&self) -> usize {
         self.next.load(Ordering::Relaxed)
@@ -113,39 +108,37 @@ unsafe impl GlobalAlloc for StartupAlloc {
             unsafe { System.dealloc(ptr, layout) };
             return;
         }
-        let (p, end) = (
-            ptr as usize - self.base(),
-            ptr as usize - self.base() + layout.size(),
-        );
+        let start = ptr as usize - self.base();
         // Only the newest block goes back; if another allocation won the race, keep it.
-        let _ = self
-            .next
-            .compare_exchange(end, p, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self.next.compare_exchange(
+            start + layout.size(),
+            start,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     #[inline(never)] // one copy, not one per allocation site (it grew .text by 15%)
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if self.owns(ptr) && self.is_newest(ptr, layout.size()) {
-            let p = ptr as usize - self.base();
-            if let Some(end) = p.checked_add(new_size) {
-                if end <= ARENA_BYTES
-                    && self
-                        .next
-                        .compare_exchange(
-                            p + layout.size(),
-                            end,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                {
-                    return ptr;
-                }
-            }
-        }
         if !self.owns(ptr) {
             // SAFETY: a system block, resized by the system allocator with its layout.
             return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        // The newest block grows or shrinks where it is: the swap succeeds only when the
+        // block ends where the free space begins.
+        let start = ptr as usize - self.base();
+        if new_size <= ARENA_BYTES - start
+            && self
+                .next
+                .compare_exchange(
+                    start + layout.size(),
+                    start + new_size,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            return ptr;
         }
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
             return std::ptr::null_mut();
