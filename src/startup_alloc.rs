@@ -22,6 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Arena size: several times what a `run` or `exec` allocates.
 const ARENA_BYTES: usize = 1 << 20;
 
+/// Every block is aligned to at least this, as malloc's are: code that allocates bytes and
+/// then reads a struct from them (nix's control-message buffers, a `Vec<u8>` read as
+/// `cmsghdr`) relies on it, whatever alignment its layout asked for.
+const MIN_ALIGN: usize = 16;
+
 #[repr(C, align(4096))]
 struct Arena(UnsafeCell<[u8; ARENA_BYTES]>);
 
@@ -56,9 +61,10 @@ impl StartupAlloc {
     /// Reserves `layout` in the arena; None when it does not fit.
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
         let base = self.base();
+        let align = layout.align().max(MIN_ALIGN);
         let mut cur = self.next.load(Ordering::Relaxed);
         loop {
-            let start = (base + cur).checked_add(layout.align() - 1)? & !(layout.align() - 1);
+            let start = (base + cur).checked_add(align - 1)? & !(align - 1);
             let end = start.checked_add(layout.size())?;
             if end > base + ARENA_BYTES {
                 return None;
@@ -170,6 +176,14 @@ mod tests {
         let a = &A;
         unsafe {
             let p1 = a.alloc(layout(3, 1));
+            // A byte block after an odd-sized one is still aligned as malloc's are.
+            let bytes = a.alloc(layout(5, 1));
+            assert_eq!(
+                bytes as usize % MIN_ALIGN,
+                0,
+                "byte blocks are aligned as malloc's"
+            );
+            a.dealloc(bytes, layout(5, 1));
             let p2 = a.alloc(layout(16, 16));
             assert_eq!(p2 as usize % 16, 0);
             assert!(p2 as usize >= p1 as usize + 3);
