@@ -30,10 +30,12 @@
 set -euo pipefail
 RUNS=${1:-100}
 here=$(cd "$(dirname "$0")/.." && pwd)
-static=${CARGO_TARGET_DIR:-$here/target}/x86_64-unknown-linux-gnu/release/berth
-if [ -z "${BERTH:-}" ] && [ -x "$static" ]; then
-    BERTH=$static
-fi
+# The shipped build when present: static on musl (README, "Speed"), else static on glibc.
+for static in "${CARGO_TARGET_DIR:-$here/target}"/x86_64-unknown-linux-{musl,gnu}/release/berth; do
+    if [ -z "${BERTH:-}" ] && [ -x "$static" ]; then
+        BERTH=$static
+    fi
+done
 BERTH=${BERTH:-${CARGO_TARGET_DIR:-$here/target}/release/berth}
 [ -x "$BERTH" ] || { echo "build berth first: cargo build --release (looked for $BERTH)" >&2; exit 1; }
 BUSYBOX=$(command -v busybox) || { echo "install busybox-static" >&2; exit 1; }

@@ -9,13 +9,13 @@
 //! berth's foreground `run` instead:
 //!
 //! ```text
-//!  berth run (parent of the init)               detached dropper (fork of berth run)
+//!  berth run (parent of the init)               detached dropper (clone of berth run)
 //!  ──────────────────────────────               ─────────────────────────────────────
 //!  create, open /proc/<init>/ns/{mnt,net}
 //!  start, wait for the init (its exit no longer
 //!    tears the namespaces down: we hold them)
 //!  delete (cgroups, state dir)
-//!  pipe(), fork ─────────────────────────────▶  close every fd but the namespace fds
+//!  pipe(), clone(CLONE_VM) ──────────────────▶  close every fd but the namespace fds
 //!  close our namespace fds and the pipe's           and the pipe's read end
 //!    read end; exit (which closes the write end) ▶ read() sees end of file, _exit:
 //!                                                   the last references drop here, and
@@ -27,12 +27,17 @@
 //!
 //! The dropper is reparented to the nearest subreaper (or pid 1) when `run` exits, which
 //! reaps it. It holds no stdio, so a caller reading `run`'s output sees end of file when
-//! `run` exits. If it cannot be forked, `run` drops the namespaces itself (the old cost, no
-//! leak). The container's mounts therefore disappear a few milliseconds after `run` has
+//! `run` exits. If it cannot be cloned, `run` drops the namespaces itself (the old cost, no
+//! leak). The dropper shares `run`'s memory (CLONE_VM, on a static stack, doing nothing but
+//! system calls), so cloning it copies no page tables, and `run`'s own exit no longer
+//! unmaps its address space: the dropper, the last user, does that too. The container's mounts therefore disappear a few milliseconds after `run` has
 //! returned instead of before; they live in the container's own mount namespace, never in
 //! the caller's, so nothing is visible in the meantime.
 
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Namespaces whose teardown the exit of a container's last process would otherwise wait for.
 const HELD: [&str; 2] = ["mnt", "net"];
@@ -77,10 +82,11 @@ impl NamespaceHold {
         self.fds.is_empty()
     }
 
-    /// Hands the references to a forked process that drops them once this process has
-    /// exited. Must be called from a single-threaded process (berth never starts threads).
+    /// Hands the references to a detached process that drops them once this process has
+    /// exited. Must be called from a single-threaded process (berth never starts threads),
+    /// at most once per process (the dropper's stack and arguments are static).
     pub(crate) fn release_detached(self) {
-        if self.fds.is_empty() {
+        if self.fds.is_empty() || self.fds.len() > MAX_HELD {
             return;
         }
         let mut pipe = [-1 as RawFd; 2];
@@ -91,21 +97,38 @@ impl NamespaceHold {
         // SAFETY: both descriptors were just created for us alone.
         let (read_end, write_end) =
             unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
-        let mut keep: Vec<RawFd> = self.fds.iter().map(|f| f.as_raw_fd()).collect();
-        keep.push(read_end.as_raw_fd());
-        keep.sort_unstable();
-        // SAFETY: berth is single-threaded here; the child only calls close_range, read
-        // and _exit, which are async-signal-safe, and never returns into Rust code.
-        match unsafe { libc::fork() } {
-            0 => dropper(&keep, read_end.as_raw_fd()),
-            -1 => {} // fork failed: drop in this process
-            _ => {
-                // Our copies go now; the write end goes when this process exits.
-                drop(read_end);
-                drop(self.fds);
-                std::mem::forget(write_end);
-            }
+        let mut keep = [RawFd::MAX; MAX_HELD + 1];
+        for (slot, fd) in keep.iter_mut().zip(self.fds.iter()) {
+            *slot = fd.as_raw_fd();
         }
+        keep[self.fds.len()] = read_end.as_raw_fd();
+        keep.sort_unstable();
+        let Some(args) = DROPPER.claim(DropperArgs {
+            keep,
+            read_end: read_end.as_raw_fd(),
+        }) else {
+            return; // a second call: drop in this process
+        };
+        // SAFETY: berth is single-threaded here. The child shares our memory (CLONE_VM)
+        // but touches only its own static stack and the static arguments, which nothing
+        // writes again; it calls only close_range, read and exit and never returns into
+        // Rust code. It gets its own copy of our descriptor table (no CLONE_FILES).
+        let child = unsafe {
+            libc::clone(
+                dropper,
+                DROPPER.stack_top(),
+                libc::CLONE_VM | libc::SIGCHLD,
+                args.cast(),
+            )
+        };
+        if child > 0 {
+            // Our copies go now; the write end goes when this process exits. Sharing
+            // our memory, the dropper also takes the unmapping of it off our exit.
+            drop(read_end);
+            drop(self.fds);
+            std::mem::forget(write_end);
+        }
+        // clone failed: self drops here, paying the teardown in this process.
     }
 
     /// For a multi-threaded holder (the containerd shim): drops the references on a
@@ -122,12 +145,70 @@ impl NamespaceHold {
     }
 }
 
-/// The forked child: keep only `keep`, wait for end of file on `read_end`, exit.
-fn dropper(keep: &[RawFd], read_end: RawFd) -> ! {
+/// Most namespaces [`NamespaceHold::release_detached`] hands over.
+const MAX_HELD: usize = HELD.len();
+
+/// What the dropper keeps open: the namespace fds and the pipe's read end (ascending,
+/// unused slots `RawFd::MAX`), and which of them is the read end.
+#[derive(Clone, Copy)]
+struct DropperArgs {
+    keep: [RawFd; MAX_HELD + 1],
+    read_end: RawFd,
+}
+
+/// Enough for close_range, read and exit (the C library's clone trampoline included).
+const DROPPER_STACK: usize = 16 * 1024;
+
+/// The dropper's stack and arguments, in .bss: it shares our memory, so nothing it uses
+/// may be freed or reused by this process after the clone.
+#[repr(C, align(16))]
+struct DropperMemory {
+    stack: UnsafeCell<[u8; DROPPER_STACK]>,
+    args: UnsafeCell<MaybeUninit<DropperArgs>>,
+    claimed: AtomicBool,
+}
+
+// SAFETY: `args` is written once, by the caller that wins `claimed`, before the clone that
+// starts its only reader; `stack` is used by that child alone.
+unsafe impl Sync for DropperMemory {}
+
+static DROPPER: DropperMemory = DropperMemory {
+    stack: UnsafeCell::new([0; DROPPER_STACK]),
+    args: UnsafeCell::new(MaybeUninit::uninit()),
+    claimed: AtomicBool::new(false),
+};
+
+impl DropperMemory {
+    /// Stores `args` for the one dropper of this process; None when already claimed.
+    fn claim(&self, args: DropperArgs) -> Option<*mut DropperArgs> {
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let slot = self.args.get();
+        // SAFETY: the claim above makes this the only writer, and no reader exists yet.
+        unsafe { (*slot).write(args) };
+        Some(slot.cast())
+    }
+
+    /// The top of the dropper's stack (stacks grow down on every target berth builds for).
+    fn stack_top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the array is a valid pointer to form; the array
+        // starts the 16-aligned struct and its length is a multiple of 16.
+        unsafe { self.stack.get().cast::<u8>().add(DROPPER_STACK).cast() }
+    }
+}
+
+/// The cloned child: keeps only the fds in its arguments, waits for end of file on the
+/// read end, exits. It runs on the static stack, in memory shared with its parent: no
+/// allocation, no Rust runtime, only system calls. (A failing call would set the C
+/// library's errno, which the parent's thread shares; none fails on these descriptors.)
+extern "C" fn dropper(args: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `args` points to the static arguments `claim` wrote before the clone.
+    let args = unsafe { *args.cast::<DropperArgs>() };
     let mut from: u32 = 0;
-    for &fd in keep {
+    for fd in args.keep.into_iter().filter(|&fd| fd != RawFd::MAX) {
         if fd as u32 > from {
-            // SAFETY: closing descriptors of this (forked, single-threaded) process.
+            // SAFETY: closing descriptors of our own (unshared) descriptor table.
             unsafe { libc::syscall(libc::SYS_close_range, from, fd as u32 - 1, 0) };
         }
         from = fd as u32 + 1;
@@ -135,16 +216,13 @@ fn dropper(keep: &[RawFd], read_end: RawFd) -> ! {
     // SAFETY: as above.
     unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0) };
     let mut byte = 0u8;
-    loop {
-        // SAFETY: reading one byte into a local.
-        let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
-        if n < 0 && nix::Error::last() == nix::Error::EINTR {
-            continue;
-        }
-        break;
-    }
-    // SAFETY: _exit never returns and runs no destructors or atexit handlers.
-    unsafe { libc::_exit(0) }
+    // SAFETY: reads one byte into a local; any result (end of file once the parent is
+    // gone, or an error) ends the wait.
+    unsafe { libc::read(args.read_end, (&mut byte as *mut u8).cast(), 1) };
+    // SAFETY: ends this task alone, running no destructors and no atexit handlers (they
+    // would run on the parent's memory).
+    unsafe { libc::syscall(libc::SYS_exit, 0) };
+    0
 }
 
 #[cfg(test)]
