@@ -11,7 +11,8 @@
 #       protection costs, measured in the same interleaved run.
 #   SCENARIOS="run,cold run" benches/startup.sh   only these rows (names as printed)
 #
-# Scenarios (each repeated RUNS times, the runtimes taking turns within every repetition):
+# Scenarios (each repeated RUNS times, the runtimes taking turns within every repetition,
+# which starts with the next runtime each time):
 #   run /bin/true          `run` in the foreground, the container's /bin/true to its end
 #   run, default seccomp   the same with the Docker-equivalent seccomp profile
 #   create+start+delete    the three calls the containerd shim makes, waiting for the exit
@@ -222,7 +223,11 @@ try:
     for name, idle, fn in scenarios:
         times = {n: [] for n, _ in rts}
         for i in range(runs):
-            for n, path in rts:
+            # Each repetition starts with the next runtime: a call pays for the kernel work
+            # the previous runtime's container left behind (namespace cleanup, RCU
+            # callbacks), so every runtime takes every place in the turn equally often.
+            k = i % len(rts)
+            for n, path in rts[k:] + rts[:k]:
                 if n in hung:
                     continue
                 if idle:
