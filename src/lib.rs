@@ -16,6 +16,7 @@ pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod small_file;
 pub mod startup_alloc;
 pub mod state;
 pub mod sync;

@@ -123,7 +123,7 @@ impl Root {
     pub fn load(&self, id: &str) -> Result<State> {
         crate::config::validate_id(id)?;
         let path = self.container_dir(id).join(STATE_FILE);
-        let text = match std::fs::read(&path) {
+        let text = match crate::small_file::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotFound(id.to_string()))
@@ -260,7 +260,7 @@ fn exchange(a: &Path, b: &Path) -> bool {
 
 /// Start time (field 22 of /proc/<pid>/stat) and state letter of a live process.
 pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = crate::small_file::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may hold spaces: parse after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();

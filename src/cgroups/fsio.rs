@@ -7,38 +7,34 @@ use std::path::Path;
 /// Writes `value` to `dir/file`. A file the host lacks is [`CgroupError::Unavailable`].
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
     let path = dir.join(file);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()))
-        .map_err(|source| {
-            if source.kind() == ErrorKind::NotFound && !dir.exists() {
-                CgroupError::Io { path, source }
-            } else if source.kind() == ErrorKind::NotFound {
-                CgroupError::Unavailable {
-                    file: file.to_string(),
-                    why: format!("{} has no such file", dir.display()),
-                }
-            } else {
-                CgroupError::Write {
-                    path,
-                    value: value.to_string(),
-                    source,
-                }
+    crate::small_file::write(&path, value.as_bytes()).map_err(|source| {
+        if source.kind() == ErrorKind::NotFound && !dir.exists() {
+            CgroupError::Io { path, source }
+        } else if source.kind() == ErrorKind::NotFound {
+            CgroupError::Unavailable {
+                file: file.to_string(),
+                why: format!("{} has no such file", dir.display()),
             }
-        })
+        } else {
+            CgroupError::Write {
+                path,
+                value: value.to_string(),
+                source,
+            }
+        }
+    })
 }
 
 /// Reads `dir/file` whole.
 pub fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path).map_err(|source| CgroupError::Io { path, source })
+    crate::small_file::read_to_string(&path).map_err(|source| CgroupError::Io { path, source })
 }
 
 /// Reads `dir/file` when it exists; None when the host lacks it.
 pub fn read_optional(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
     let path = dir.join(file);
-    match std::fs::read_to_string(&path) {
+    match crate::small_file::read_to_string(&path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(source) => Err(CgroupError::Io { path, source }),

@@ -154,7 +154,8 @@ pub fn select(mounts: Vec<Mount>, layout: Layout) -> Vec<Mount> {
 /// Reads and parses /proc/self/mountinfo.
 pub fn read() -> Result<Vec<Mount>, CgroupError> {
     let path = PathBuf::from("/proc/self/mountinfo");
-    let text = std::fs::read_to_string(&path).map_err(|source| CgroupError::Io { path, source })?;
+    let text = crate::small_file::read_to_string(&path)
+        .map_err(|source| CgroupError::Io { path, source })?;
     Ok(parse(&text))
 }
 

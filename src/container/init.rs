@@ -310,7 +310,7 @@ pub(super) fn finalize_process(
 pub(super) fn set_title(comm: &std::ffi::CStr, title: &str) {
     // SAFETY: PR_SET_NAME reads a NUL-terminated string (the kernel keeps 15 bytes).
     unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), 0, 0, 0) };
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    let Ok(stat) = crate::small_file::read_to_string("/proc/self/stat") else {
         return;
     };
     let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {

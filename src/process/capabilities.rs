@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn last_cap_matches_proc() {
-        let proc_value: u8 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        let proc_value: u8 = crate::small_file::read_to_string("/proc/sys/kernel/cap_last_cap")
             .expect("cap_last_cap")
             .trim()
             .parse()

@@ -31,7 +31,7 @@ pub fn apparmor_enabled() -> bool {
 pub fn selinux_enabled() -> bool {
     *SELINUX.get_or_init(|| {
         Path::new("/sys/fs/selinux/enforce").exists()
-            || std::fs::read_to_string("/proc/self/mountinfo")
+            || crate::small_file::read_to_string("/proc/self/mountinfo")
                 .map(|mounts| {
                     mounts
                         .lines()

@@ -99,7 +99,7 @@ pub fn mount_cgroup(
     let is_v2 = statfs(HOST_CGROUP_ROOT)
         .map(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
         .map_err(RootfsError::mount("cgroup", dest, "statfs /sys/fs/cgroup"))?;
-    let members = std::fs::read_to_string("/proc/self/cgroup")
+    let members = crate::small_file::read_to_string("/proc/self/cgroup")
         .map(|t| parse_proc_cgroup(&t))
         .map_err(|e| RootfsError::mount("cgroup", dest, "read /proc/self/cgroup")(errno_of(e)))?;
     if is_v2 {

@@ -218,7 +218,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
 
 /// The current process's mounts.
 pub fn read_mountinfo() -> Result<Vec<MountInfo>, Errno> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")
+    let text = crate::small_file::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     Ok(parse_mountinfo(&text))
 }
