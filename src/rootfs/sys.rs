@@ -5,7 +5,6 @@ use super::options::RecursiveAttrs;
 use super::resolve::fd_path;
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
-use nix::sys::statvfs::{statvfs, FsFlags};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
@@ -36,27 +35,49 @@ pub fn change_mount(target: &Path, flags: MsFlags) -> Result<(), Errno> {
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
 }
 
-/// The per-mount flags (MS_*) the mount at `fd` has now, as remount wants them.
+/// The per-mount flags (MS_*) the mount at `target` has now, as remount wants them.
 pub fn current_mount_flags(target: &Path) -> Result<MsFlags, Errno> {
-    let st = statvfs(target)?;
-    let f = st.flags();
-    let mut out = MsFlags::empty();
-    let pairs = [
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        // ST_RELATIME (4096) by value: nix names it for glibc only.
-        (FsFlags::from_bits_retain(4096), MsFlags::MS_RELATIME),
+    Ok(mount_flags_of(statvfs_flags(target)?))
+}
+
+/// statvfs(3)'s f_flag for `target`, every bit of it. nix's `Statvfs::flags` drops the bits
+/// it has no name for, and on musl it names no ST_RELATIME: a relatime mount (as /sys is)
+/// then read as "no atime flag", and remounting a bind of it in a user namespace, where
+/// the atime mode is locked, failed with EPERM.
+fn statvfs_flags(target: &Path) -> Result<libc::c_ulong, Errno> {
+    let c_path =
+        std::ffi::CString::new(target.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: statvfs fills the zeroed struct we own from a NUL-terminated path.
+    let (rc, st) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c_path.as_ptr(), &mut st), st)
+    };
+    if rc != 0 {
+        return Err(Errno::last());
+    }
+    Ok(st.f_flag)
+}
+
+/// ST_* bits (statvfs f_flag) to the MS_* flags a remount takes.
+fn mount_flags_of(st_flags: libc::c_ulong) -> MsFlags {
+    // By value: the kernel's ST_* bits, the same on every libc (glibc and musl name
+    // different subsets of them).
+    const PAIRS: [(libc::c_ulong, MsFlags); 7] = [
+        (1, MsFlags::MS_RDONLY),
+        (2, MsFlags::MS_NOSUID),
+        (4, MsFlags::MS_NODEV),
+        (8, MsFlags::MS_NOEXEC),
+        (1024, MsFlags::MS_NOATIME),
+        (2048, MsFlags::MS_NODIRATIME),
+        (4096, MsFlags::MS_RELATIME),
     ];
-    for (st_flag, ms_flag) in pairs {
-        if f.contains(st_flag) {
+    let mut out = MsFlags::empty();
+    for (st_flag, ms_flag) in PAIRS {
+        if st_flags & st_flag != 0 {
             out |= ms_flag;
         }
     }
-    Ok(out)
+    out
 }
 
 const ATIME_FLAGS: MsFlags = MsFlags::MS_NOATIME
@@ -236,6 +257,41 @@ pub fn mount_point_of(mounts: &[MountInfo], path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statvfs_bits_map_to_remount_flags_by_value() {
+        assert_eq!(
+            mount_flags_of(2 | 4 | 8 | 4096),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME
+        );
+        assert_eq!(
+            mount_flags_of(1 | 1024),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOATIME
+        );
+        assert_eq!(mount_flags_of(0), MsFlags::empty());
+    }
+
+    #[test]
+    fn current_flags_of_proc_keep_its_atime_mode() {
+        // /proc's own options as the kernel lists them, against what we read back.
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let opts = info
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .rfind(|f| f.len() > 5 && f[4] == "/proc")
+            .map(|f| f[5].to_string())
+            .unwrap();
+        let flags = current_mount_flags(Path::new("/proc")).unwrap();
+        for (opt, flag) in [
+            ("relatime", MsFlags::MS_RELATIME),
+            ("noatime", MsFlags::MS_NOATIME),
+            ("nosuid", MsFlags::MS_NOSUID),
+            ("noexec", MsFlags::MS_NOEXEC),
+        ] {
+            let listed = opts.split(',').any(|o| o == opt);
+            assert_eq!(flags.contains(flag), listed, "{opt} in {opts:?}: {flags:?}");
+        }
+    }
 
     const SAMPLE: &str = "\
 27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
