@@ -44,6 +44,28 @@ pub struct Plan {
     pub joins: Vec<(LinuxNamespaceType, OwnedFd)>,
 }
 
+impl Plan {
+    /// The new namespaces the init makes itself (unshare) right after a clone that carries
+    /// only the rest, while `create` makes the v1 cgroup directories in parallel; None when
+    /// the clone must carry them all: a new user namespace must own them and its id maps
+    /// come first, joined namespaces are entered before new ones are made (runc's order),
+    /// and a rootless create may go on without cgroups.
+    pub fn early_unshare(&self, rootless: bool) -> Option<libc::c_int> {
+        if self.new_user
+            || rootless
+            || self.fork_for_pid
+            || self.join_pid.is_some()
+            || !self.joins.is_empty()
+            || self.unshare_flags != 0
+        {
+            return None;
+        }
+        let movable =
+            libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNS;
+        Some(self.clone_flags & movable)
+    }
+}
+
 pub fn flag(t: LinuxNamespaceType) -> libc::c_int {
     match t {
         LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
@@ -218,6 +240,39 @@ mod tests {
         );
         assert!(p.new_cgroup && p.new_time && p.new_user && p.new_pid);
         assert_eq!(p.unshare_flags, 0);
+    }
+
+    #[test]
+    fn the_init_unshares_all_but_pid_early_in_the_common_case() {
+        let p = plan(&spec(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"network"},{"type":"ipc"},{"type":"uts"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            p.early_unshare(false),
+            Some(libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS)
+        );
+        assert_eq!(
+            p.early_unshare(true),
+            None,
+            "rootless may run without cgroups"
+        );
+        let no_net = plan(&spec(r#"[{"type":"pid"},{"type":"mount"}]"#)).unwrap();
+        assert_eq!(no_net.early_unshare(false), Some(libc::CLONE_NEWNS));
+    }
+
+    #[test]
+    fn a_new_user_namespace_or_a_joined_one_keeps_everything_on_the_clone() {
+        let user = plan(&spec(
+            r#"[{"type":"pid"},{"type":"network"},{"type":"user"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(user.early_unshare(false), None);
+        let joined = plan(&spec(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"network","path":"/proc/self/ns/net"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(joined.early_unshare(false), None);
     }
 
     #[test]

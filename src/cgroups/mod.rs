@@ -239,13 +239,42 @@ impl CgroupManager {
         Ok(())
     }
 
+    /// [`Self::create`] in two steps around the init's clone: the cgroup2 directory first
+    /// (where the clone places the init), then the v1 ones and the resources, made while
+    /// the init creates its namespaces. On failure this one removes what it made.
+    pub fn create_clone_target(&self) -> Result<(), CgroupError> {
+        let result = self.make_dirs_where(|unified| unified);
+        if result.is_err() {
+            let _ = self.destroy();
+        }
+        result
+    }
+
+    /// The second step of [`Self::create_clone_target`]. On failure nothing is removed
+    /// here: the init is already in the cgroup2 directory, so the caller kills it first,
+    /// then destroys (every directory made is recorded either way).
+    pub fn create_rest(
+        &self,
+        resources: Option<&oci_spec::runtime::LinuxResources>,
+    ) -> Result<(), CgroupError> {
+        self.make_dirs_where(|unified| !unified)
+            .and_then(|()| match resources {
+                Some(r) => resources::apply(self, r, false),
+                None => Ok(()),
+            })
+    }
+
     /// Applies `resources` to the live cgroup (the `update` command).
     pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError> {
         resources::apply(self, resources, true)
     }
 
     fn make_dirs(&self) -> Result<(), CgroupError> {
-        for h in &self.hierarchies {
+        self.make_dirs_where(|_| true)
+    }
+
+    fn make_dirs_where(&self, wanted: impl Fn(bool) -> bool) -> Result<(), CgroupError> {
+        for h in self.hierarchies.iter().filter(|h| wanted(h.unified)) {
             let mut made = Vec::new();
             let result = self.make_dir(h, &mut made);
             self.created.extend(made);

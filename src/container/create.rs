@@ -6,11 +6,14 @@
 //!  [main: not yet sealed? re-exec from a sealed copy of berth (exe_seal), same argv]
 //!  parse + validate config.json, open ns paths
 //!  reserve <root>/<id>, mkfifo exec.fifo (O_RDWR)
-//!  mkdir cgroups, apply resources
 //!  write state.json (created_ok=false)
+//!  mkdir cgroups, apply resources    (common case*: only the cgroup2 dir here)
 //!  socketpair(SEQPACKET)  ── sync ──┐
 //!  [setns pid ns] [unshare time ns]  │
 //!  clone(CLONE_NEW*, [INTO_CGROUP]) ─┼──────────▶  non-dumpable, PDEATHSIG=KILL, signals reset
+//!    (common case*: CLONE_NEWPID)    │           [unshare NS|NET|IPC|UTS] (common case*)
+//!  [mkdir v1 cgroups, resources]     │
+//!   (common case*) ── Go(pid) ───────┤           [wait Go]                (common case*)
 //!  [write uid/gid maps, add pid to   │           [wait Go]            (user namespace only)
 //!   cgroup]  ──── Go(pid) ───────────┤           join cgroup: "0" > v1 tasks files
 //!  save state.json with pid          │           setns joins, unshare (cgroup ns after join)
@@ -33,12 +36,16 @@
 //! just after writing the start byte, so that write overlaps the init's execve; it waits
 //! for the execve only when poststart hooks must follow it (`run.rs`).
 //!
+//! \* The common case (no new user namespace, no namespace joined by path, not rootless;
+//! `Plan::early_unshare`): the init makes its mount, network, IPC and UTS namespaces itself
+//! while this process makes the v1 cgroup directories, so the two costliest steps overlap.
+//!
 //! Why this shape:
 //! * No re-exec of berth: the init is a clone of the parent and runs library code, so there
 //!   is no second binary load or config parse. The parent must be single-threaded at the clone
 //!   (berth never starts threads), so the child may allocate and use std freely.
-//! * One clone carries every new namespace; only cgroup (after the cgroup join) and time
-//!   (children only) are unshared separately.
+//! * One clone carries every new namespace except in the common case (above); cgroup
+//!   (after the cgroup join) and time (children only) are always unshared separately.
 //! * The init joins its own cgroup by writing "0" to each v1 hierarchy's `tasks` file: the
 //!   kernel moves the calling thread (the whole single-threaded init) without write-locking
 //!   its global threadgroup rwsem. Any pid write, and "0" to `cgroup.procs`, takes that lock,
@@ -206,16 +213,28 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     // `delete --force` (which then removes the container's own cgroup directories).
     st.save(root)?;
     crate::fault::point("state-saved");
+    // The common case overlaps the two costliest steps of create: the init makes its new
+    // namespaces itself (unshare) right after a clone that carries only the pid namespace,
+    // while this process makes the v1 cgroup directories; the init joins them once told.
+    let early_unshare = plan.early_unshare(opts.rootless);
+    let resources = super::device_rules::effective_resources(&linux);
     // create() removes what it made when it fails; afterwards the cleanup guard owns it.
-    let cgroup = match cgroup.create(super::device_rules::effective_resources(&linux).as_ref()) {
-        Ok(()) => cgroup,
-        Err(e) if opts.rootless && e.is_permission_denied() => {
-            crate::logging::warn(&format!("rootless: running without cgroups: {e}"));
-            cgroup.without_dirs()
+    let cgroup = if early_unshare.is_some() {
+        cgroup.create_clone_target()?;
+        cgroup
+    } else {
+        match cgroup.create(resources.as_ref()) {
+            Ok(()) => cgroup,
+            Err(e) if opts.rootless && e.is_permission_denied() => {
+                crate::logging::warn(&format!("rootless: running without cgroups: {e}"));
+                cgroup.without_dirs()
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     };
-    crate::fault::point("cgroup-created");
+    if early_unshare.is_none() {
+        crate::fault::point("cgroup-created");
+    }
     cleanup.cgroup = Some(cgroup.clone());
     st.cgroup = Some(cgroup.clone());
 
@@ -275,9 +294,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         listen_fds: socket_activation_fds(),
         id: &opts.id,
         wants_hooks: runtime_hooks + container_hooks > 0,
+        early_unshare: early_unshare.unwrap_or(0),
     };
     let parent_pid = nix::unistd::getpid().as_raw();
-    let flags = plan.clone_flags;
+    let flags = plan.clone_flags & !early_unshare.unwrap_or(0);
     let pid = clone_process(
         flags,
         into_cgroup.as_ref().map(|f| f.as_raw_fd()),
@@ -289,6 +309,18 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     drop(fifo);
     drop(console);
 
+    if early_unshare.is_some() {
+        let made = cgroup.create_rest(resources.as_ref());
+        // The guard learns every directory made; on failure it kills the init (already in
+        // the cgroup2 directory) before removing them.
+        cleanup.cgroup = Some(cgroup.clone());
+        made?;
+        crate::fault::point("cgroup-created");
+        st.cgroup = Some(cgroup.clone());
+        parent_end
+            .send(&Msg::Go(pid))
+            .map_err(|e| init_failure(e, pid))?;
+    }
     if plan.new_user {
         super::idmap::write(pid, &linux)?;
         cgroup.add_pid(pid)?;

@@ -40,6 +40,10 @@ pub struct InitContext<'a> {
     pub id: &'a str,
     /// Any prestart/createRuntime/createContainer/startContainer hook is configured.
     pub wants_hooks: bool,
+    /// CLONE_NEW* flags the init unshares first thing, while the parent makes the v1
+    /// cgroup directories; the init then waits for Go before joining them. 0: the clone
+    /// carried every new namespace and the cgroups exist already.
+    pub early_unshare: libc::c_int,
 }
 
 /// Entry point in the cloned child; returns the exit code only on failure. `placed`: the
@@ -88,6 +92,17 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
         .as_ref()
         .ok_or_else(|| Error::invalid("process: missing"))?;
 
+    if ctx.early_unshare != 0 {
+        // SAFETY: unshare of this single-threaded process's namespaces.
+        if unsafe { libc::unshare(ctx.early_unshare) } != 0 {
+            return Err(Error::sys("unshare namespaces", nix::Error::last()));
+        }
+        match ctx.sync.recv() {
+            Ok(Msg::Go(_)) => {}
+            Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
+            Err(e) => return Err(Error::Other(e.to_string())),
+        }
+    }
     if ctx.plan.new_user {
         match ctx.sync.recv() {
             Ok(Msg::Go(_)) => {}
