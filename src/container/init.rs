@@ -97,6 +97,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
         if unsafe { libc::unshare(ctx.early_unshare) } != 0 {
             return Err(Error::sys("unshare namespaces", nix::Error::last()));
         }
+        crate::fault::point("init-unshared");
         match ctx.sync.recv() {
             Ok(Msg::Go(_)) => {}
             Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
