@@ -60,6 +60,16 @@ pub fn run(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> i32 {
 
 enum Never {}
 
+/// Waits for the parent's Go: cgroups made (early unshare) or id maps written (new user
+/// namespace).
+fn wait_for_go(ctx: &InitContext<'_>) -> Result<()> {
+    match ctx.sync.recv() {
+        Ok(Msg::Go(_)) => Ok(()),
+        Ok(other) => Err(Error::Other(format!("unexpected message {other:?}"))),
+        Err(e) => Err(Error::Other(e.to_string())),
+    }
+}
+
 fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> {
     crate::trace::speaker("init");
     crate::fault::point("init-started");
@@ -98,18 +108,10 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
             return Err(Error::sys("unshare namespaces", nix::Error::last()));
         }
         crate::fault::point("init-unshared");
-        match ctx.sync.recv() {
-            Ok(Msg::Go(_)) => {}
-            Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
-            Err(e) => return Err(Error::Other(e.to_string())),
-        }
+        wait_for_go(ctx)?;
     }
     if ctx.plan.new_user {
-        match ctx.sync.recv() {
-            Ok(Msg::Go(_)) => {}
-            Ok(other) => return Err(Error::Other(format!("unexpected message {other:?}"))),
-            Err(e) => return Err(Error::Other(e.to_string())),
-        }
+        wait_for_go(ctx)?;
         set_non_dumpable();
         become_namespace_root()?;
     }

@@ -30,9 +30,10 @@
 //! `run` exits. If it cannot be cloned, `run` drops the namespaces itself (the old cost, no
 //! leak). The dropper shares `run`'s memory (CLONE_VM, on a static stack, doing nothing but
 //! system calls), so cloning it copies no page tables, and `run`'s own exit no longer
-//! unmaps its address space: the dropper, the last user, does that too. The container's mounts therefore disappear a few milliseconds after `run` has
-//! returned instead of before; they live in the container's own mount namespace, never in
-//! the caller's, so nothing is visible in the meantime.
+//! unmaps its address space: the dropper, the last user, does that too. The container's
+//! mounts therefore disappear a few milliseconds after `run` has returned instead of
+//! before; they live in the container's own mount namespace, never in the caller's, so
+//! nothing is visible in the meantime.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
