@@ -23,9 +23,9 @@ pub struct Plan {
 }
 
 /// Global flags that take a value.
-const VALUED: [&str; 5] = ["--root", "--log", "--log-format", "--rootless", "--criu"];
+pub const VALUED: [&str; 5] = ["--root", "--log", "--log-format", "--rootless", "--criu"];
 /// Global flags without one.
-const SWITCHES: [&str; 3] = ["--debug", "--systemd-cgroup", "--trace"];
+pub const SWITCHES: [&str; 3] = ["--debug", "--systemd-cgroup", "--trace"];
 
 /// The plan for `args` (argv without argv[0]), or `None` when the command is not one that
 /// starts container processes or argv is anything but plain.

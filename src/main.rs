@@ -1,5 +1,6 @@
 //! `berth`: the command line, runc's in every flag clients pass.
 
+mod cli;
 mod cli_spec;
 mod early_seal;
 
@@ -8,288 +9,27 @@ use berth::container::exec::{build_process, ExecOptions, ProcessOverrides};
 use berth::container::{self, CreateOptions};
 use berth::logging;
 use berth::state::Root;
-use clap::{Parser, Subcommand, ValueEnum};
+use cli::{Cli, Command, ExecArgs, LogFormat};
 use std::path::PathBuf;
 
 /// berth's processes are short-lived: a bump arena first (see `startup_alloc`).
 #[global_allocator]
 static ALLOC: berth::startup_alloc::StartupAlloc = berth::startup_alloc::StartupAlloc::new();
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "berth",
-    about = "berth: a fast, safe OCI container runtime with runc's command line",
-    long_about = "berth runs containers from OCI bundles (a directory holding config.json and a root \
-filesystem). Its commands and flags are runc's, so containerd, podman/conmon and docker can \
-call it in place of runc.\n\nTypical use:\n  berth spec --bundle /b            # write a default config.json\n  \
-berth run --bundle /b mycontainer  # create, start, wait, delete\n  berth create --bundle /b c1 && berth start c1",
-    disable_version_flag = true
-)]
-struct Cli {
-    /// Directory for container state (tmpfs recommended).
-    #[arg(long, global = true, value_name = "DIR")]
-    root: Option<PathBuf>,
-    /// Write log lines to this file instead of stderr.
-    #[arg(long, global = true, value_name = "FILE")]
-    log: Option<PathBuf>,
-    /// Log line format: text, or json (one {"level","msg","time"} object per line).
-    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
-    log_format: LogFormat,
-    /// Also log debug lines.
-    #[arg(long, global = true)]
-    debug: bool,
-    /// Use systemd to manage cgroups (not supported yet: an error).
-    #[arg(long = "systemd-cgroup", global = true)]
-    systemd_cgroup: bool,
-    /// Rootless mode: auto (by effective uid), true or false.
-    #[arg(long, value_name = "auto|true|false", default_value = "auto")]
-    rootless: String,
-    /// Ignored; accepted for runc compatibility.
-    #[arg(long, global = true, hide = true)]
-    criu: Option<String>,
-    /// Print a timing line per phase of create/start/exec to stderr (also BERTH_TRACE=1).
-    #[arg(long, global = true)]
-    trace: bool,
-    /// Print the version and the runtime-spec version.
-    #[arg(short = 'v', long)]
-    version: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(clap::Args, Debug)]
-struct ExecArgs {
-    /// The process as OCI process JSON (what containerd and conmon pass).
-    #[arg(short, long, value_name = "FILE")]
-    process: Option<PathBuf>,
-    /// Return once the process started; its pid goes to --pid-file.
-    #[arg(short, long)]
-    detach: bool,
-    #[arg(long, value_name = "FILE")]
-    pid_file: Option<PathBuf>,
-    /// Unix socket that receives the pty master.
-    #[arg(long, value_name = "PATH")]
-    console_socket: Option<PathBuf>,
-    /// Allocate a pty.
-    #[arg(short, long)]
-    tty: bool,
-    /// Working directory inside the container.
-    #[arg(long, value_name = "DIR")]
-    cwd: Option<PathBuf>,
-    /// Add or replace an environment variable (KEY=VALUE); repeatable.
-    #[arg(short, long, value_name = "KEY=VALUE")]
-    env: Vec<String>,
-    /// UID[:GID], numbers or names from the container's /etc/passwd and /etc/group.
-    #[arg(short, long, value_name = "UID[:GID]")]
-    user: Option<String>,
-    /// Supplementary group id; repeatable.
-    #[arg(short = 'g', long, value_name = "GID")]
-    additional_gids: Vec<u32>,
-    /// Add a capability (CAP_X or X); repeatable.
-    #[arg(short, long, value_name = "CAP")]
-    cap: Vec<String>,
-    /// Set no_new_privs.
-    #[arg(long)]
-    no_new_privs: bool,
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    preserve_fds: i32,
-    /// AppArmor profile (an error on hosts without AppArmor).
-    #[arg(long, value_name = "PROFILE")]
-    apparmor: Option<String>,
-    /// SELinux label (an error on hosts without SELinux).
-    #[arg(long, value_name = "LABEL")]
-    process_label: Option<String>,
-    /// Exec even when the container is paused.
-    #[arg(long)]
-    ignore_paused: bool,
-    /// Run in an existing sub-cgroup of the container's: PATH (every hierarchy), or
-    /// CONTROLLER[,CONTROLLER]:PATH per v1 controller; repeatable.
-    #[arg(long, value_name = "[CONTROLLER:]PATH")]
-    cgroup: Vec<String>,
-    id: String,
-    /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Create a container: set everything up and leave its init waiting for `start`.
-    Create {
-        /// Bundle directory (holds config.json).
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// Unix socket that receives the pty master (process.terminal).
-        #[arg(long, value_name = "PATH")]
-        console_socket: Option<PathBuf>,
-        /// File to write the init's pid to, before create returns.
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        /// Use MS_MOVE + chroot instead of pivot_root (for ramdisk roots).
-        #[arg(long)]
-        no_pivot: bool,
-        /// Keep the caller's session keyring.
-        #[arg(long)]
-        no_new_keyring: bool,
-        /// Pass N extra fds (3 .. 3+N-1) to the container, with LISTEN_FDS set.
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        preserve_fds: i32,
-        /// Container ID.
-        id: String,
-    },
-    /// Start a created container: its process is executed.
-    Start { id: String },
-    /// Create and start a container; in the foreground wait for it, then delete it.
-    Run {
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        #[arg(long, value_name = "PATH")]
-        console_socket: Option<PathBuf>,
-        /// Return once the container started.
-        #[arg(short, long)]
-        detach: bool,
-        /// Don't delete the container after it exits.
-        #[arg(long)]
-        keep: bool,
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        #[arg(long, hide = true)]
-        no_subreaper: bool,
-        #[arg(long)]
-        no_pivot: bool,
-        #[arg(long)]
-        no_new_keyring: bool,
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        preserve_fds: i32,
-        id: String,
-    },
-    /// Print the container's state as OCI state JSON.
-    State { id: String },
-    /// Send a signal (name or number, default TERM) to the container's init.
-    Kill {
-        /// Signal every process in the container's cgroup.
-        #[arg(short, long)]
-        all: bool,
-        id: String,
-        #[arg(default_value = "TERM")]
-        signal: String,
-    },
-    /// Delete a stopped container and everything create made.
-    Delete {
-        /// Kill the container first if it is running; succeed if it does not exist.
-        #[arg(short, long)]
-        force: bool,
-        id: String,
-    },
-    /// List containers.
-    List {
-        #[arg(short, long, default_value = "table", value_name = "table|json")]
-        format: String,
-        /// Print only IDs.
-        #[arg(short, long)]
-        quiet: bool,
-    },
-    /// Write a default config.json into the bundle.
-    Spec {
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// A config for running without root.
-        #[arg(long = "rootless", id = "spec_rootless")]
-        rootless: bool,
-        /// Include berth's default seccomp profile (equivalent to Docker's) as linux.seccomp.
-        #[arg(long)]
-        default_seccomp: bool,
-    },
-    /// Print what berth supports, as runtime-spec features JSON.
-    Features,
-    /// List the processes in a container: host pids (json) or the host's `ps` lines (table).
-    Ps {
-        #[arg(short, long, default_value = "table", value_name = "table|json")]
-        format: String,
-        id: String,
-        /// Arguments for the host's ps (default -ef), after `--`.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// Run a new process in a running container: berth exec ID COMMAND [ARGS...]
-    Exec(Box<ExecArgs>),
-    /// Freeze every process of a container (status "paused").
-    Pause { id: String },
-    /// Thaw a paused container.
-    Resume { id: String },
-    /// Print the container's events as JSON lines: stats every interval, and OOM kills.
-    Events {
-        /// Print one stats event and exit.
-        #[arg(long)]
-        stats: bool,
-        /// Time between stats events (Go duration: 5s, 500ms, 1m).
-        #[arg(long, default_value = "5s", value_parser = container::events::parse_duration)]
-        interval: std::time::Duration,
-        id: String,
-    },
-    /// Change a live container's resources (LinuxResources JSON and/or flags).
-    Update {
-        /// LinuxResources JSON file, or - for stdin; the flags below override it.
-        #[arg(short, long, value_name = "FILE|-")]
-        resources: Option<String>,
-        #[command(flatten)]
-        flags: Box<container::UpdateFlags>,
-        id: String,
-    },
-}
-
-impl Command {
-    /// The verb, as `--trace` lines name it.
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Create { .. } => "create",
-            Command::Start { .. } => "start",
-            Command::Run { .. } => "run",
-            Command::State { .. } => "state",
-            Command::Kill { .. } => "kill",
-            Command::Delete { .. } => "delete",
-            Command::List { .. } => "list",
-            Command::Spec { .. } => "spec",
-            Command::Features => "features",
-            Command::Ps { .. } => "ps",
-            Command::Exec(_) => "exec",
-            Command::Pause { .. } => "pause",
-            Command::Resume { .. } => "resume",
-            Command::Events { .. } => "events",
-            Command::Update { .. } => "update",
-        }
-    }
-
-    /// Whether the command starts processes in a container (the init, an exec'd process):
-    /// those must never run from the host's berth file (CVE-2019-5736, `exe_seal`).
-    fn starts_container_processes(&self) -> bool {
-        matches!(
-            self,
-            Command::Create { .. } | Command::Run { .. } | Command::Exec(_)
-        )
-    }
-}
-
 fn main() {
     #[cfg(not(feature = "no-exe-seal"))]
     seal_before_parsing();
-    let cli = Cli::parse();
-    if cli.version {
+    let cli = cli::parse();
+    if cli.globals.version {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
         println!("spec: {}", berth::OCI_SPEC_VERSION);
         return;
     }
-    let format = match cli.log_format {
+    let format = match cli.globals.log_format {
         LogFormat::Text => logging::Format::Text,
         LogFormat::Json => logging::Format::Json,
     };
-    if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
+    if let Err(e) = logging::init(cli.globals.log.as_deref(), format, cli.globals.debug) {
         eprintln!("berth: cannot open log file: {e}");
         std::process::exit(1);
     }
@@ -345,20 +85,25 @@ fn seal_before_parsing() {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    if cli.systemd_cgroup {
+    if cli.globals.systemd_cgroup {
         bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver (omit the flag)");
     }
-    let rootless = match cli.rootless.as_str() {
+    let rootless = match cli.globals.rootless.as_str() {
         "auto" => !nix::unistd::geteuid().is_root(),
         "true" => true,
         "false" => false,
         other => bail!("--rootless: expected auto, true or false, got {other:?}"),
     };
-    let root = Root::new(cli.root.clone().unwrap_or_else(|| default_root(rootless)));
+    let root = Root::new(
+        cli.globals
+            .root
+            .clone()
+            .unwrap_or_else(|| default_root(rootless)),
+    );
     let Some(command) = cli.command else {
         bail!("no command given; see `berth --help`");
     };
-    if cli.trace || std::env::var_os("BERTH_TRACE").is_some_and(|v| v == "1") {
+    if cli.globals.trace || std::env::var_os("BERTH_TRACE").is_some_and(|v| v == "1") {
         berth::trace::enable(command.name());
     }
     if command.starts_container_processes() && cfg!(not(feature = "no-exe-seal")) {

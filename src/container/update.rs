@@ -13,7 +13,9 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Map, Value};
 use std::io::Read;
 
-/// The per-field flags of `update`; each is the raw text the caller gave.
+// The per-field flags of `update`; each is the raw text the caller gave. A plain comment,
+// not a doc comment: clap takes a flattened struct's doc comment as the command's about
+// line, over `update`'s own.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct UpdateFlags {
     /// Memory limit (bytes, or with k/m/g suffix; -1 for unlimited).
