@@ -46,7 +46,8 @@ pub fn check_destination(
             refuse_symlink(root, Path::new(special))?;
         }
     }
-    if matches!(kind, MountKind::Proc | MountKind::Sysfs) {
+    let checked_above = SPECIAL_DIRS.iter().any(|s| dest == Path::new(s));
+    if matches!(kind, MountKind::Proc | MountKind::Sysfs) && !checked_above {
         refuse_symlink(root, dest)?;
     }
     if dest.starts_with("/proc") {
@@ -57,7 +58,8 @@ pub fn check_destination(
 
 /// Refuses `path` in the root when it is a symlink (a missing path is fine: it is made).
 fn refuse_symlink(root: &Root, path: &Path) -> Result<(), RootfsError> {
-    let fd = match root.open_in(path, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+    // Only looked at, never mounted on: no need to check where it is.
+    let fd = match root.look_up(path, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(RootfsError::sys("look up", root.display(path))(e)),

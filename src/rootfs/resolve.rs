@@ -105,10 +105,16 @@ impl Root {
 
     /// Opens an existing path inside the root with `flags` (O_PATH when only a handle is needed).
     pub fn open_in(&self, container_path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
-        let rel = relative(container_path);
-        let fd = openat2(self.fd(), or_dot(&rel), in_root_how(flags))?;
+        let fd = self.look_up(container_path, flags)?;
         self.check_inside(fd.as_fd())?;
         Ok(fd)
+    }
+
+    /// Opens an existing path inside the root without the check against the root's host
+    /// path: only for looking at what is there (fstat), never for mounting on or writing.
+    pub fn look_up(&self, container_path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        let rel = relative(container_path);
+        openat2(self.fd(), or_dot(&rel), in_root_how(flags))
     }
 
     /// Like [`Root::open_in`] with O_PATH, `None` when the path does not exist (or a
@@ -195,6 +201,22 @@ impl Root {
     /// Makes sure `container_path` exists inside the root (directories, and a `leaf` at the
     /// end), creating what is missing, and returns an O_PATH fd to it.
     pub fn create_all(&self, container_path: &Path, leaf: Leaf) -> Result<OwnedFd, Errno> {
+        // Most destinations exist (/proc, /dev, /sys in any image): then one lookup, the same
+        // object the walk below would reach, does. Anything else takes the walk, which
+        // creates what is missing and reports what is wrong.
+        let flags = match leaf {
+            Leaf::Dir => OFlag::O_PATH | OFlag::O_DIRECTORY,
+            Leaf::File => OFlag::O_PATH,
+        };
+        match self.open_in(container_path, flags) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {
+                if let Some(fd) = self.create_leaf(container_path, leaf) {
+                    return Ok(fd);
+                }
+            }
+            Err(_) => {}
+        }
         let rel = self.resolve(container_path)?;
         let names: Vec<&OsStr> = rel.iter().collect();
         let mut cur = nix::unistd::dup(self.fd())?;
@@ -205,6 +227,23 @@ impl Root {
         }
         self.check_inside(cur.as_fd())?;
         Ok(cur)
+    }
+}
+
+impl Root {
+    /// Creates the last component of `container_path` under its parent when only that is
+    /// missing (a mount point in a fresh /dev tmpfs or /sys/fs/cgroup): three lookups
+    /// instead of a walk from the root. None, having created nothing, when the parent is
+    /// missing too or the name is anything but absent (a dangling symlink): the caller
+    /// then walks.
+    fn create_leaf(&self, container_path: &Path, leaf: Leaf) -> Option<OwnedFd> {
+        let (parent, name) = split_last(container_path)?;
+        let dir = self
+            .open_in(&parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .ok()?;
+        let fd = step(dir.as_fd(), &name, leaf).ok()?;
+        self.check_inside(fd.as_fd()).ok()?;
+        Some(fd)
     }
 }
 
@@ -299,6 +338,29 @@ mod tests {
         root.check_inside(fd.as_fd()).unwrap();
         assert!(dir.join("root/tmp/host-dir-berth/x").is_file());
         assert!(!Path::new("/tmp/host-dir-berth").exists());
+        // Now it exists: the one-lookup path must reach the same object in the root.
+        let again = root.create_all(Path::new("/abs/x"), Leaf::File).unwrap();
+        assert_eq!(
+            std::fs::read_link(fd_path(again.as_fd())).unwrap(),
+            dir.join("root/tmp/host-dir-berth/x")
+        );
+        // Only the last component missing, behind a symlink: made in the root.
+        root.create_all(Path::new("/rel/new"), Leaf::Dir).unwrap();
+        assert!(dir.join("root/real/new").is_dir());
+        // A dangling symlink as the last component: its target is made, in the root.
+        std::os::unix::fs::symlink("/real/target", dir.join("root/dangling")).unwrap();
+        root.create_all(Path::new("/dangling"), Leaf::Dir).unwrap();
+        assert!(dir.join("root/real/target").is_dir());
+        let as_dir = root.create_all(Path::new("/rel"), Leaf::Dir).unwrap();
+        assert_eq!(
+            std::fs::read_link(fd_path(as_dir.as_fd())).unwrap(),
+            dir.join("root/real")
+        );
+        assert_eq!(
+            root.create_all(Path::new("/abs/x"), Leaf::Dir).map(drop),
+            Err(Errno::ENOTDIR),
+            "a file where a directory is wanted"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
