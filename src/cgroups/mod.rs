@@ -56,6 +56,7 @@ pub use sub::SubCgroups;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -616,12 +617,20 @@ fn write_zero(dir: &Path, file: &[u8]) -> Result<(), CgroupError> {
     buf[dir_bytes.len()..len].copy_from_slice(file);
     let path = std::ffi::CStr::from_bytes_with_nul(&buf[..len])
         .map_err(|_| fail(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
-    let fd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| fail(e.into()))?;
+    // openat, not nix's open: musl's open(3) follows an O_CLOEXEC open with an fcntl.
+    // SAFETY: a NUL-terminated path in our buffer; the result is checked.
+    let raw = unsafe {
+        libc::openat(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(fail(std::io::Error::last_os_error()));
+    }
+    // SAFETY: openat just returned this descriptor to us alone.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
     nix::unistd::write(&fd, b"0").map_err(|e| fail(e.into()))?;
     Ok(())
 }
