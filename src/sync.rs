@@ -42,6 +42,26 @@ pub enum SyncError {
     Malformed,
 }
 
+/// A message as it travels: its tag byte, then the pid or the text.
+fn encode(msg: &Msg) -> Vec<u8> {
+    let (tag, payload): (u8, &[u8]) = match msg {
+        Msg::Go(_) => (1, &[]),
+        Msg::RunRuntimeHooks => (2, &[]),
+        Msg::HooksDone(s) => (3, s.as_bytes()),
+        Msg::Ready => (4, &[]),
+        Msg::Error(s) => (5, s.as_bytes()),
+        Msg::Pid(_) => (6, &[]),
+        Msg::Listener => (7, &[]),
+    };
+    let mut buf = Vec::with_capacity(1 + payload.len().min(MAX_MSG));
+    buf.push(tag);
+    if let Msg::Go(pid) | Msg::Pid(pid) = msg {
+        buf.extend_from_slice(&pid.to_le_bytes());
+    }
+    buf.extend_from_slice(&payload[..payload.len().min(MAX_MSG - 8)]);
+    buf
+}
+
 pub struct Channel {
     fd: OwnedFd,
     /// An fd that arrived with the last message.
@@ -72,23 +92,32 @@ impl Channel {
         self.received.borrow_mut().take()
     }
 
-    /// Sends `msg` with `fd` attached (SCM_RIGHTS).
+    /// Sends `msg` with `fd` attached (SCM_RIGHTS): the seccomp `Listener`, or `Go` with
+    /// the network namespace made beside create (`netns_maker`).
     pub fn send_with_fd(&self, msg: &Msg, fd: RawFd) -> Result<(), SyncError> {
         use nix::sys::socket::{sendmsg, ControlMessage};
-        let tag = [match msg {
-            Msg::Listener => 7u8,
-            _ => return Err(SyncError::Unexpected(msg.clone())),
-        }];
-        let iov = [std::io::IoSlice::new(&tag)];
+        if !matches!(msg, Msg::Listener | Msg::Go(_)) {
+            return Err(SyncError::Unexpected(msg.clone()));
+        }
+        let buf = encode(msg);
+        let iov = [std::io::IoSlice::new(&buf)];
         let fds = [fd];
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )?;
-        Ok(())
+        loop {
+            match sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &iov,
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(nix::Error::EINTR) => continue,
+                Err(nix::Error::EPIPE) | Err(nix::Error::ECONNRESET) => {
+                    return Err(SyncError::PeerGone)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     pub fn raw_fd(&self) -> i32 {
@@ -110,21 +139,7 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
-        let (tag, payload): (u8, &[u8]) = match msg {
-            Msg::Go(_) => (1, &[]),
-            Msg::RunRuntimeHooks => (2, &[]),
-            Msg::HooksDone(s) => (3, s.as_bytes()),
-            Msg::Ready => (4, &[]),
-            Msg::Error(s) => (5, s.as_bytes()),
-            Msg::Pid(_) => (6, &[]),
-            Msg::Listener => (7, &[]),
-        };
-        let mut buf = Vec::with_capacity(1 + payload.len().min(MAX_MSG));
-        buf.push(tag);
-        if let Msg::Go(pid) | Msg::Pid(pid) = msg {
-            buf.extend_from_slice(&pid.to_le_bytes());
-        }
-        buf.extend_from_slice(&payload[..payload.len().min(MAX_MSG - 8)]);
+        let buf = encode(msg);
         loop {
             match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
                 Ok(_) => return Ok(()),
@@ -237,6 +252,14 @@ mod tests {
         let target = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
         assert!(target.ends_with("stat"), "{target:?}");
         assert!(b.take_fd().is_none());
+        // Go carries its pid and, from a netns maker, the namespace.
+        a.send_with_fd(&Msg::Go(77), file.as_raw_fd()).unwrap();
+        assert_eq!(b.recv().unwrap(), Msg::Go(77));
+        assert!(b.take_fd().is_some(), "the fd came with Go");
+        assert!(matches!(
+            a.send_with_fd(&Msg::Ready, file.as_raw_fd()),
+            Err(SyncError::Unexpected(Msg::Ready))
+        ));
     }
 
     #[test]

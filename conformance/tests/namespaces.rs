@@ -56,10 +56,23 @@ fn namespace_ipc_private() {
 #[test]
 fn namespace_net_only_loopback() {
     let mut t = Test::new("namespace_net_only_loopback");
-    t.checker(&["--ls", "/sys/class/net", "--file", "/proc/net/dev"]);
+    t.checker(&[
+        "--ls",
+        "/sys/class/net",
+        "--file",
+        "/proc/net/dev",
+        "--file",
+        "/sys/class/net/lo/flags",
+    ]);
     let f = t.run_checker();
     assert_ne!(f.ns("net"), host::ns_link("net"));
     assert_eq!(f.ls("/sys/class/net"), Some(vec!["lo".to_string()]));
+    // runc brings lo up (IFF_UP, 0x1), whoever made the namespace.
+    let flags = f
+        .file("/sys/class/net/lo/flags")
+        .expect("lo flags readable");
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("hex flags");
+    assert_eq!(flags & 1, 1, "lo is up: flags {flags:#x}");
     let dev = f.file("/proc/net/dev").expect("/proc/net/dev readable");
     let ifaces: Vec<&str> = dev
         .lines()
@@ -68,6 +81,15 @@ fn namespace_net_only_loopback() {
         .map(str::trim)
         .collect();
     assert_eq!(ifaces, vec!["lo"]);
+}
+
+#[test]
+fn namespace_net_new_per_container() {
+    // Each container gets a network namespace of its own, never one made for another.
+    let a = Test::new("namespace_net_new_per_container_a").run_checker();
+    let b = Test::new("namespace_net_new_per_container_b").run_checker();
+    assert_ne!(a.ns("net"), b.ns("net"));
+    assert_ne!(a.ns("net"), host::ns_link("net"));
 }
 
 #[test]

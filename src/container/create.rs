@@ -5,15 +5,19 @@
 //!  ──────────────────────────────────────           ────────────────────────────────────
 //!  [main: not yet sealed? re-exec from a sealed copy of berth (exe_seal), same argv]
 //!  parse + validate config.json, open ns paths
+//!  [clone the netns maker (common case*): it unshares a network namespace and leaves
+//!   its fd in our descriptor table; `netns_maker`]
 //!  reserve <root>/<id>, mkfifo exec.fifo (O_RDWR)
 //!  write state.json (created_ok=false)
 //!  mkdir cgroups, apply resources    (common case*: only the cgroup2 dir here)
 //!  socketpair(SEQPACKET)  ── sync ──┐
 //!  [setns pid ns] [unshare time ns]  │
 //!  clone(CLONE_NEW*, [INTO_CGROUP]) ─┼──────────▶  non-dumpable, PDEATHSIG=KILL, signals reset
-//!    (common case*: CLONE_NEWPID)    │           [unshare NS|NET|IPC|UTS] (common case*)
-//!  [mkdir v1 cgroups, resources]     │
-//!   (common case*) ── Go(pid) ───────┤           [wait Go]                (common case*)
+//!    (common case*: CLONE_NEWPID)    │           [unshare NS|IPC|UTS]     (common case*)
+//!  [mkdir v1 cgroups, resources,     │
+//!   reap the maker] (common case*)   │
+//!   ── Go(pid) + netns fd ───────────┤           [wait Go, setns the netns fd (or
+//!                                    │            unshare NET when none came)]
 //!  [write uid/gid maps, add pid to   │           [wait Go]            (user namespace only)
 //!   cgroup]  ──── Go(pid) ───────────┤           join cgroup: "0" > v1 tasks files
 //!  save state.json with pid          │           setns joins, unshare (cgroup ns after join)
@@ -37,8 +41,9 @@
 //! for the execve only when poststart hooks must follow it (`run.rs`).
 //!
 //! \* The common case (no new user namespace, no namespace joined by path, not rootless;
-//! `Plan::early_unshare`): the init makes its mount, network, IPC and UTS namespaces itself
-//! while this process makes the v1 cgroup directories, so the two costliest steps overlap.
+//! `Plan::early_unshare`): the init makes its mount, IPC and UTS namespaces itself while
+//! this process makes the v1 cgroup directories, and the netns maker makes the network
+//! namespace from the moment the config is parsed: the three costliest steps overlap.
 //!
 //! Why this shape:
 //! * No re-exec of berth: the init is a clone of the parent and runs library code, so there
@@ -82,6 +87,7 @@
 
 use super::clone::clone_process;
 use super::init::{self, InitContext};
+use super::netns_maker::NetnsMaker;
 use crate::cgroups::CgroupManager;
 use crate::config::{self, Bundle};
 use crate::error::{Error, Result};
@@ -168,6 +174,15 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     if root.container_dir(&opts.id).exists() {
         return Err(Error::AlreadyExists(opts.id.clone()));
     }
+    // The common case overlaps the costliest steps of create: the init makes its new
+    // namespaces itself (unshare) right after a clone that carries only the pid namespace,
+    // while this process makes the v1 cgroup directories; the init joins them once told.
+    // The network namespace, the costliest of all, is made from here on by a helper
+    // (`netns_maker`) and handed to the init with Go.
+    let early_unshare = plan.early_unshare(opts.rootless);
+    let mut netns_maker = early_unshare
+        .filter(|flags| flags & libc::CLONE_NEWNET != 0)
+        .and_then(|_| NetnsMaker::spawn());
     let (console, relay_end) = crate::console::endpoints(terminal, opts.console_socket.as_deref())?;
     let linux = spec.linux().clone().unwrap_or_default();
 
@@ -213,10 +228,6 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     // `delete --force` (which then removes the container's own cgroup directories).
     st.save(root)?;
     crate::fault::point("state-saved");
-    // The common case overlaps the two costliest steps of create: the init makes its new
-    // namespaces itself (unshare) right after a clone that carries only the pid namespace,
-    // while this process makes the v1 cgroup directories; the init joins them once told.
-    let early_unshare = plan.early_unshare(opts.rootless);
     let resources = super::device_rules::effective_resources(&linux);
     // create() removes what it made when it fails; afterwards the cleanup guard owns it.
     let cgroup = if early_unshare.is_some() {
@@ -295,6 +306,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         id: &opts.id,
         wants_hooks: runtime_hooks + container_hooks > 0,
         early_unshare: early_unshare.unwrap_or(0),
+        netns_with_go: netns_maker.is_some(),
     };
     let parent_pid = nix::unistd::getpid().as_raw();
     let flags = plan.clone_flags & !early_unshare.unwrap_or(0);
@@ -317,9 +329,13 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         made?;
         crate::fault::point("cgroup-created");
         st.cgroup = Some(cgroup.clone());
-        parent_end
-            .send(&Msg::Go(pid))
-            .map_err(|e| init_failure(e, pid))?;
+        // Without a namespace from the maker, the init unshares one itself.
+        let netns = netns_maker.take().and_then(NetnsMaker::finish);
+        match &netns {
+            Some(fd) => parent_end.send_with_fd(&Msg::Go(pid), fd.as_raw_fd()),
+            None => parent_end.send(&Msg::Go(pid)),
+        }
+        .map_err(|e| init_failure(e, pid))?;
     }
     if plan.new_user {
         super::idmap::write(pid, &linux)?;

@@ -10,7 +10,7 @@ use crate::hooks::{self, Kind};
 use crate::namespaces::Plan;
 use crate::sync::{Channel, Msg};
 use oci_spec::runtime::Spec;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 /// What the init needs from the parent; borrowed from the parent's (copied) memory.
@@ -44,6 +44,9 @@ pub struct InitContext<'a> {
     /// cgroup directories; the init then waits for Go before joining them. 0: the clone
     /// carried every new namespace and the cgroups exist already.
     pub early_unshare: libc::c_int,
+    /// The parent's netns maker is making the network namespace (one of `early_unshare`):
+    /// it comes with Go, and the init unshares it only when it does not.
+    pub netns_with_go: bool,
 }
 
 /// Entry point in the cloned child; returns the exit code only on failure. `placed`: the
@@ -59,6 +62,21 @@ pub fn run(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> i32 {
 }
 
 enum Never {}
+
+/// Joins the network namespace that came with Go (`netns_maker`), or makes one when none
+/// came.
+fn enter_made_netns(ctx: &InitContext<'_>) -> Result<()> {
+    let rc = match ctx.sync.take_fd() {
+        // SAFETY: setns on a namespace fd we own.
+        Some(fd) => unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
+        // SAFETY: unshare of this single-threaded process's network namespace.
+        None => unsafe { libc::unshare(libc::CLONE_NEWNET) },
+    };
+    if rc != 0 {
+        return Err(Error::sys("enter network namespace", nix::Error::last()));
+    }
+    Ok(())
+}
 
 /// Waits for the parent's Go: cgroups made (early unshare) or id maps written (new user
 /// namespace).
@@ -103,12 +121,20 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
         .ok_or_else(|| Error::invalid("process: missing"))?;
 
     if ctx.early_unshare != 0 {
+        let now = if ctx.netns_with_go {
+            ctx.early_unshare & !libc::CLONE_NEWNET
+        } else {
+            ctx.early_unshare
+        };
         // SAFETY: unshare of this single-threaded process's namespaces.
-        if unsafe { libc::unshare(ctx.early_unshare) } != 0 {
+        if now != 0 && unsafe { libc::unshare(now) } != 0 {
             return Err(Error::sys("unshare namespaces", nix::Error::last()));
         }
         crate::fault::point("init-unshared");
         wait_for_go(ctx)?;
+        if ctx.netns_with_go {
+            enter_made_netns(ctx)?;
+        }
     }
     if ctx.plan.new_user {
         wait_for_go(ctx)?;

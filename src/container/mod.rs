@@ -8,6 +8,7 @@ pub mod events;
 pub mod exec;
 mod idmap;
 mod init;
+mod netns_maker;
 mod ns_hold;
 mod pause;
 pub mod ps;
