@@ -76,7 +76,17 @@ fn open(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
 /// Writes `bytes` to the existing file at `path` (no create, no truncate): the way cgroup
 /// and /proc files take a value.
 pub fn write(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
-    let file = open(path.as_ref(), libc::O_WRONLY)?;
+    write_to(&open_to_write(path)?, bytes)
+}
+
+/// Opens the existing file at `path` for [`write_to`] (no create, no truncate).
+pub fn open_to_write(path: impl AsRef<Path>) -> io::Result<OwnedFd> {
+    open(path.as_ref(), libc::O_WRONLY)
+}
+
+/// Writes `bytes` to `file`: one write(2) when the file takes them whole, as cgroup and
+/// /proc files do (each write is one value to them).
+pub fn write_to(file: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
     let mut rest = bytes;
     while !rest.is_empty() {
         // SAFETY: writes from a slice we hold, of its length.

@@ -6,10 +6,20 @@ use std::path::Path;
 
 /// Writes `value` to `dir/file`. A file the host lacks is [`CgroupError::Unavailable`].
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+    write_each(dir, file, &[value])
+}
+
+/// Writes each of `values` to `dir/file` with a write(2) of its own, on one open file:
+/// each write is one value to a cgroup file (one rule to v1's devices.allow), so this is
+/// [`write`] per value without an open and a close per value.
+pub fn write_each(dir: &Path, file: &str, values: &[&str]) -> Result<(), CgroupError> {
     let path = dir.join(file);
-    crate::small_file::write(&path, value.as_bytes()).map_err(|source| {
+    let fail = |source: std::io::Error, value: &str| {
         if source.kind() == ErrorKind::NotFound && !dir.exists() {
-            CgroupError::Io { path, source }
+            CgroupError::Io {
+                path: path.clone(),
+                source,
+            }
         } else if source.kind() == ErrorKind::NotFound {
             CgroupError::Unavailable {
                 file: file.to_string(),
@@ -17,12 +27,18 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
             }
         } else {
             CgroupError::Write {
-                path,
+                path: path.clone(),
                 value: value.to_string(),
                 source,
             }
         }
-    })
+    };
+    let first = values.first().copied().unwrap_or_default();
+    let fd = crate::small_file::open_to_write(&path).map_err(|e| fail(e, first))?;
+    for value in values {
+        crate::small_file::write_to(&fd, value.as_bytes()).map_err(|e| fail(e, value))?;
+    }
+    Ok(())
 }
 
 /// Reads `dir/file` whole.

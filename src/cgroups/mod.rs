@@ -297,6 +297,20 @@ impl CgroupManager {
         })?;
         let cpuset = h.controllers.iter().any(|c| c == "cpuset");
         let enable_v2 = h.unified && self.layout == Layout::V2;
+        // Usually only the container's own directory is missing: one mkdir then. The walk
+        // below also fills in what a parent lacks (v2 controllers, v1 cpuset values), so
+        // those hierarchies always take it, as does a missing parent.
+        let shared_parent = Path::new("/").join(rel) == Path::new(cgpath::DEFAULT_PARENT);
+        if !enable_v2 && !cpuset && !shared_parent {
+            match std::fs::create_dir(&h.dir) {
+                Ok(()) => {
+                    made.push(h.dir.clone());
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+                Err(_) => {}
+            }
+        }
         let mut current = h.mount_point.clone();
         for part in rel.components() {
             let parent = current.clone();

@@ -281,8 +281,11 @@ fn device_rules(mgr: &CgroupManager, rules: &[LinuxDeviceCgroup]) -> Result<(), 
     }
     let dir = need(mgr, "devices", "devices.allow")?;
     let current = fsio::read(dir, "devices.list")?;
-    for (file, line) in devices::v1_transition(&current, rules) {
-        fsio::write(dir, file, &line)?;
+    let writes = devices::v1_transition(&current, rules);
+    // Runs of rules for the same file go through one open of it, a write per rule.
+    for run in writes.chunk_by(|a, b| a.0 == b.0) {
+        let lines: Vec<&str> = run.iter().map(|(_, line)| line.as_str()).collect();
+        fsio::write_each(dir, run[0].0, &lines)?;
     }
     Ok(())
 }
