@@ -85,11 +85,24 @@ fn namespace_net_only_loopback() {
 
 #[test]
 fn namespace_net_new_per_container() {
-    // Each container gets a network namespace of its own, never one made for another.
-    let a = Test::new("namespace_net_new_per_container_a").run_checker();
-    let b = Test::new("namespace_net_new_per_container_b").run_checker();
-    assert_ne!(a.ns("net"), b.ns("net"));
-    assert_ne!(a.ns("net"), host::ns_link("net"));
+    // Two live containers get a network namespace each, never one made for another. (Both
+    // live at once: a destroyed namespace's inode number is free for the next one.)
+    let t = Test::new("namespace_net_new_per_container");
+    let a = t.other_id("a");
+    let b = t.other_id("b");
+    t.create_id(&a, &[]).assert_ok();
+    t.create_id(&b, &[]).assert_ok();
+    let link = |id: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/net", t.pid(id)))
+            .expect("the init's netns link")
+            .display()
+            .to_string()
+    };
+    let (net_a, net_b) = (link(&a), link(&b));
+    t.delete_force(&a);
+    t.delete_force(&b);
+    assert_ne!(net_a, net_b);
+    assert_ne!(net_a, host::ns_link("net"));
 }
 
 #[test]
