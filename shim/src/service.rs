@@ -101,7 +101,8 @@ impl Inner {
         }
     }
 
-    /// Marks the process stopped, drains its terminal output, queues TaskExit, wakes Wait.
+    /// Marks the process stopped, drains its terminal output (to the client: see
+    /// `stdio::hand_over`), queues TaskExit, wakes Wait.
     fn finish_exit(&self, cid: &str, exec_id: &str, code: i32) {
         // The terminal copy thread is joined outside the lock.
         let copier = {
@@ -116,7 +117,9 @@ impl Inner {
             p.io.take_output_copier()
         };
         if let Some(copier) = copier {
-            copier.wait(Duration::from_secs(2));
+            if !copier.wait(Duration::from_secs(2)) {
+                log::warn!("{cid}/{exec_id}: terminal output not all delivered after 2 s");
+            }
         }
         let mut table = self.lock();
         let Some(p) = table
@@ -303,7 +306,7 @@ fn launch(
     let pid = read_pid(pid_file)?;
     if let Some(socket) = console_socket {
         let master = socket.receive().map_err(|e| err(Code::INTERNAL, e))?;
-        io.attach_console(master, paths)
+        io.attach_console(master)
             .map_err(|e| err(Code::INTERNAL, e))?;
     }
     Ok((pid, io))

@@ -7,7 +7,12 @@
 //!   client sees end-of-file when the container's last writer goes.
 //! * stdin: a pipe, fed by a thread from the fifo, so CloseIO can close the container's stdin.
 //! * terminal: berth sends the pty master over a console socket; threads copy stdin fifo →
-//!   master and master → stdout fifo; ResizePty sets the master's window size.
+//!   master and master → stdout fifo; ResizePty sets the master's window size. The client's
+//!   ends are opened before berth runs, once the client has its end of the stdout fifo open
+//!   (as containerd's runc shim, whose blocking open for writing waits for the reader), and
+//!   the process's exit is reported only once the client has read its output
+//!   (`OutputCopier`). A fifo's content is freed when its last holder closes it: output
+//!   copied before the client's reader existed was lost with the shim's end.
 
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use std::fs::{File, OpenOptions};
@@ -20,7 +25,15 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long the terminal copy waits, after the last byte, for the client to read what is
+/// still in its stdout fifo (see [`hand_over`]).
+const HAND_OVER_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long a terminal process's start waits for the client to open its stdout fifo for
+/// reading (see [`await_reader`]).
+const READER_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StdioError {
@@ -54,6 +67,15 @@ pub struct ProcessIo {
     pub console: Option<Arc<File>>,
     /// Copies master → stdout; waited for when the process exits so no output is lost.
     output_copier: Option<OutputCopier>,
+    /// Terminal: the client's stdin and stdout, opened before berth runs, until
+    /// `attach_console` hands them to the copy threads.
+    terminal_ends: Option<TerminalEnds>,
+}
+
+/// A terminal process's client ends, opened in [`ProcessIo::open`].
+struct TerminalEnds {
+    stdin: Option<File>,
+    stdout: Option<File>,
 }
 
 /// The end of a terminal's output copy.
@@ -62,9 +84,10 @@ pub struct OutputCopier {
 }
 
 impl OutputCopier {
-    /// Waits (at most `limit`) for the copy to reach end-of-file.
-    pub fn wait(self, limit: Duration) {
-        let _ = self.done.recv_timeout(limit);
+    /// Waits (at most `limit`) until the copy has reached end-of-file and the client has
+    /// read what it wrote (or has gone); false if `limit` passed first.
+    pub fn wait(&self, limit: Duration) -> bool {
+        self.done.recv_timeout(limit).is_ok()
     }
 }
 
@@ -109,11 +132,85 @@ fn open_fifo_rdwr(path: &str) -> std::io::Result<File> {
         .open(path)
 }
 
+/// A terminal's stdout as the copy writes it: a fifo O_RDWR once the client has its end open
+/// (see [`await_reader`]), `file://` appended, empty → none.
+fn open_terminal_output(path: &str) -> Result<Option<File>, StdioError> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let open_err = |source| StdioError::Open {
+        what: "open stdout",
+        path: path.to_string(),
+        source,
+    };
+    if let Some(file) = path.strip_prefix("file://") {
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .map_err(open_err)?;
+        return Ok(Some(f));
+    }
+    if path.contains("://") {
+        return Err(StdioError::Unsupported(path.to_string()));
+    }
+    // The reader first: our own O_RDWR end would count as one. This write-only end stays
+    // open until ours is, so the client's reader never sees a moment without a writer (EOF).
+    let reader_seen = await_reader(path, READER_LIMIT).map_err(open_err)?;
+    let out = open_fifo_rdwr(path).map_err(open_err)?;
+    drop(reader_seen);
+    Ok(Some(out))
+}
+
+/// Waits (at most `limit`) until someone has `path` open for reading, and returns a
+/// write-only end then (None if `limit` passed first). ctr opens its end of the stdout fifo
+/// on a goroutine of its own, which under load may run only after the process has exited
+/// and its exit has been reported.
+fn await_reader(path: &str, limit: Duration) -> std::io::Result<Option<File>> {
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path);
+        match opened {
+            Ok(end) => return Ok(Some(end)),
+            // ENXIO: a fifo without a reader.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            log::warn!("no reader on {path} after {limit:?}: starting without one");
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
 impl ProcessIo {
     /// Prepares stdio for a new process; the returned child side goes to berth.
     pub fn open(paths: &StdioPaths, tmp: &Path) -> Result<(ProcessIo, ChildSide), StdioError> {
-        let io = ProcessIo::default();
+        let mut io = ProcessIo::default();
         if paths.terminal {
+            // Opened now, before berth runs, and stdout only once the client reads it: the
+            // process may be gone by the time berth has sent the master, and its output must
+            // not go into a fifo that no reader holds yet (its content dies with our end).
+            let stdin = if paths.stdin.is_empty() {
+                None
+            } else {
+                Some(
+                    open_fifo_rdwr(&paths.stdin).map_err(|source| StdioError::Open {
+                        what: "open stdin",
+                        path: paths.stdin.clone(),
+                        source,
+                    })?,
+                )
+            };
+            let stdout = open_terminal_output(&paths.stdout)?;
+            io.terminal_ends = Some(TerminalEnds { stdin, stdout });
             let socket = ConsoleSocket::bind(tmp)?;
             return Ok((
                 io,
@@ -153,15 +250,15 @@ impl ProcessIo {
         Ok((io, child))
     }
 
-    /// After berth has sent the pty master: start the copy threads.
-    pub fn attach_console(&mut self, master: File, paths: &StdioPaths) -> Result<(), StdioError> {
+    /// After berth has sent the pty master: start the copy threads on the client's ends
+    /// that `open` opened.
+    pub fn attach_console(&mut self, master: File) -> Result<(), StdioError> {
         let master = Arc::new(master);
-        if !paths.stdin.is_empty() {
-            let fifo = open_fifo_rdwr(&paths.stdin).map_err(|source| StdioError::Open {
-                what: "open stdin",
-                path: paths.stdin.clone(),
-                source,
-            })?;
+        let ends = self.terminal_ends.take().unwrap_or(TerminalEnds {
+            stdin: None,
+            stdout: None,
+        });
+        if let Some(fifo) = ends.stdin {
             let sink = Arc::new(Mutex::new(Some(
                 master
                     .try_clone()
@@ -170,20 +267,12 @@ impl ProcessIo {
             self.stdin_pipe = Arc::clone(&sink);
             std::thread::spawn(move || copy_into_shared(fifo, &sink));
         }
-        if !paths.stdout.is_empty() {
-            let out = match paths.stdout.strip_prefix("file://") {
-                Some(file) => OpenOptions::new().create(true).append(true).open(file),
-                None => open_fifo_rdwr(&paths.stdout),
-            }
-            .map_err(|source| StdioError::Open {
-                what: "open stdout",
-                path: paths.stdout.clone(),
-                source,
-            })?;
+        if let Some(mut out) = ends.stdout {
             let src = Arc::clone(&master);
             let (tx, rx) = channel();
             std::thread::spawn(move || {
-                copy_master(&src, out);
+                copy_master(&src, &mut out);
+                hand_over(out, HAND_OVER_LIMIT);
                 let _ = tx.send(());
             });
             self.output_copier = Some(OutputCopier { done: rx });
@@ -198,7 +287,8 @@ impl ProcessIo {
     }
 
     /// The terminal output copy, to wait for when the process exits (the master reads
-    /// EIO once the last holder of the pty's other side is gone).
+    /// EIO once the last holder of the pty's other side is gone; then the client reads
+    /// what is left in the fifo).
     pub fn take_output_copier(&mut self) -> Option<OutputCopier> {
         self.output_copier.take()
     }
@@ -245,7 +335,7 @@ fn copy_into_shared(mut src: File, sink: &Mutex<Option<File>>) {
     }
 }
 
-fn copy_master(master: &File, mut out: File) {
+fn copy_master(master: &File, out: &mut File) {
     let mut buf = [0u8; 8192];
     let mut reader = master;
     loop {
@@ -257,6 +347,63 @@ fn copy_master(master: &File, mut out: File) {
                 }
             }
         }
+    }
+}
+
+/// After the terminal's last output went into `out`: waits (at most `limit`) until the client
+/// has read it from the fifo, or no reader is left. The exit is reported after this, and a
+/// client may stop reading when it learns of the exit: `ctr task exec` (containerd 1.6)
+/// exits with a non-zero status as soon as Wait answers, without draining its copy, so
+/// output still in the fifo then was lost. Not a fifo (`file://`): nothing to wait for.
+fn hand_over(out: File, limit: Duration) {
+    use std::os::unix::fs::FileTypeExt;
+    if !out.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+        return;
+    }
+    // Our fd reads too (O_RDWR, so writes never failed before the client had opened its
+    // end): swap it for a write-only one on the same fifo, so that "no reader" shows.
+    let Ok(writer) = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", out.as_raw_fd()))
+    else {
+        return;
+    };
+    drop(out);
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_micros(100);
+    while unread(&writer) > 0 && has_reader(&writer) {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// Bytes in the pipe not yet read (FIONREAD); 0 when it cannot be asked.
+fn unread(pipe: &File) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the valid pointer; the fd is our open fifo.
+    let rc = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc < 0 {
+        return 0;
+    }
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Whether anyone has the fifo open for reading: a pipe's writer polls POLLERR when no
+/// reader is left.
+fn has_reader(writer: &File) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(writer.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => !fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLERR)),
+        Err(_) => false,
     }
 }
 
@@ -335,6 +482,196 @@ mod tests {
     fn unsupported_uri_is_named() {
         let e = open_output("binary:///x").unwrap_err();
         assert!(e.to_string().contains("binary:///x"));
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("berth-shim-stdio-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn mkfifo(dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        path
+    }
+
+    /// A pty pair, both ends close-on-exec (tests run beside others that spawn children).
+    fn pty() -> (File, File) {
+        use nix::fcntl::OFlag;
+        let master =
+            nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let name = nix::pty::ptsname_r(&master).unwrap();
+        let slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(name)
+            .unwrap();
+        (File::from(OwnedFd::from(master)), slave)
+    }
+
+    /// The client's end of a fifo as ctr holds it once open: a reader, blocking reads.
+    /// Opened O_NONBLOCK so it does not wait for a writer, which the shim may not be yet.
+    fn client_end(path: &Path) -> File {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .unwrap();
+        fcntl(&f, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+        f
+    }
+
+    fn terminal_paths(stdout: String) -> StdioPaths {
+        StdioPaths {
+            stdout,
+            terminal: true,
+            ..Default::default()
+        }
+    }
+
+    /// Reads from the client's end of the fifo until a whole line has arrived.
+    fn read_line(reader: &mut File) -> String {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while !got.contains(&b'\n') {
+            let n = reader.read(&mut buf).unwrap();
+            assert!(n > 0, "end of file before a line: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[test]
+    fn terminal_fifos_are_opened_before_berth_runs() {
+        // A client opens its end of the stdout fifo with a blocking open(2) (ctr does), which
+        // returns once the shim has its end open: that must be before berth runs the
+        // process, not once the pty master has arrived (the process may be gone by then).
+        let dir = scratch("early");
+        let out = mkfifo(&dir, "out");
+        let (tx, rx) = channel();
+        let client_path = out.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(File::open(&client_path).is_ok());
+        });
+        let (io, _child) =
+            ProcessIo::open(&terminal_paths(out.display().to_string()), &dir).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+        drop(io);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn terminal_start_waits_for_the_clients_reader() {
+        // ctr opens its end on a goroutine that may run late; the process's output must not
+        // go into a fifo that the shim then closes before any reader had it (the kernel
+        // frees a fifo's content with its last holder).
+        let dir = scratch("await");
+        let out = mkfifo(&dir, "out");
+        let (tx, rx) = channel();
+        let paths = terminal_paths(out.display().to_string());
+        let socket_dir = dir.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(ProcessIo::open(&paths, &socket_dir).is_ok());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "started before the client had its end of stdout open"
+        );
+        let _client = client_end(&out);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(2)), Ok(true));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_wait_for_a_reader_is_bounded() {
+        let dir = scratch("bounded");
+        let out = mkfifo(&dir, "out");
+        let path = out.display().to_string();
+        assert!(await_reader(&path, Duration::from_millis(50))
+            .unwrap()
+            .is_none());
+        let _client = client_end(&out);
+        assert!(await_reader(&path, Duration::from_millis(50))
+            .unwrap()
+            .is_some());
+        assert!(await_reader(&dir.join("missing").display().to_string(), Duration::ZERO).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn terminal_output_is_done_only_once_the_client_has_read_it() {
+        // The exit is reported when the copy is done, and ctr stops reading when it learns
+        // of the exit: done must mean "in the client's hands", not "written to the fifo".
+        let dir = scratch("handover");
+        let out = mkfifo(&dir, "out");
+        let mut client = client_end(&out);
+        let (mut io, _child) =
+            ProcessIo::open(&terminal_paths(out.display().to_string()), &dir).unwrap();
+        let (master, mut slave) = pty();
+        io.attach_console(master).unwrap();
+        slave.write_all(b"/dev/pts/7\n").unwrap();
+        drop(slave); // the process exits: the master reads its output, then EIO
+        let copier = io.take_output_copier().unwrap();
+        assert!(
+            !copier.wait(Duration::from_millis(300)),
+            "copy done while its output was still in the fifo"
+        );
+        assert!(read_line(&mut client).contains("/dev/pts/7"));
+        assert!(copier.wait(Duration::from_secs(2)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn terminal_output_without_a_reader_does_not_hold_the_exit() {
+        let dir = scratch("noreader");
+        let out = mkfifo(&dir, "out");
+        let client = client_end(&out);
+        let (mut io, _child) =
+            ProcessIo::open(&terminal_paths(out.display().to_string()), &dir).unwrap();
+        drop(client); // the client came and went (`ctr task exec -d -t`)
+        let (master, mut slave) = pty();
+        io.attach_console(master).unwrap();
+        slave.write_all(b"nobody reads this\n").unwrap();
+        drop(slave);
+        let started = Instant::now();
+        let copier = io.take_output_copier().unwrap();
+        assert!(copier.wait(Duration::from_secs(2)));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn terminal_output_to_a_file_is_appended() {
+        let dir = scratch("file");
+        let log = dir.join("out.log");
+        std::fs::write(&log, "before\n").unwrap();
+        let (mut io, _child) =
+            ProcessIo::open(&terminal_paths(format!("file://{}", log.display())), &dir).unwrap();
+        let (master, mut slave) = pty();
+        io.attach_console(master).unwrap();
+        slave.write_all(b"after\n").unwrap();
+        drop(slave);
+        assert!(io
+            .take_output_copier()
+            .unwrap()
+            .wait(Duration::from_secs(2)));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.starts_with("before\n") && text.contains("after"),
+            "{text:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
