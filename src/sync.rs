@@ -3,7 +3,7 @@
 //!
 //! Messages are one tag byte followed by an optional UTF-8 payload.
 
-use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// Biggest message: an error line or a state document.
@@ -95,18 +95,23 @@ impl Channel {
     /// Sends `msg` with `fd` attached (SCM_RIGHTS): the seccomp `Listener`, or `Go` with
     /// the network namespace made beside create (`netns_maker`).
     pub fn send_with_fd(&self, msg: &Msg, fd: RawFd) -> Result<(), SyncError> {
-        use nix::sys::socket::{sendmsg, ControlMessage};
         if !matches!(msg, Msg::Listener | Msg::Go(_)) {
             return Err(SyncError::Unexpected(msg.clone()));
         }
-        let buf = encode(msg);
-        let iov = [std::io::IoSlice::new(&buf)];
-        let fds = [fd];
+        self.transmit(&encode(msg), &[fd])
+    }
+
+    /// Sends one encoded message, with `fds` attached when there are any.
+    fn transmit(&self, buf: &[u8], fds: &[RawFd]) -> Result<(), SyncError> {
+        use nix::sys::socket::{sendmsg, ControlMessage};
+        let iov = [std::io::IoSlice::new(buf)];
+        let rights = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
         loop {
             match sendmsg::<()>(
                 self.fd.as_raw_fd(),
                 &iov,
-                &[ControlMessage::ScmRights(&fds)],
+                cmsgs,
                 MsgFlags::MSG_NOSIGNAL,
                 None,
             ) {
@@ -139,17 +144,7 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
-        let buf = encode(msg);
-        loop {
-            match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
-                Ok(_) => return Ok(()),
-                Err(nix::Error::EINTR) => continue,
-                Err(nix::Error::EPIPE) | Err(nix::Error::ECONNRESET) => {
-                    return Err(SyncError::PeerGone)
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.transmit(&encode(msg), &[])
     }
 
     pub fn recv(&self) -> Result<Msg, SyncError> {
