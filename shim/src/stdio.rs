@@ -101,45 +101,22 @@ pub struct ChildSide {
 
 /// Opens `path` for writing: a fifo O_RDWR, `file://` appended, empty → /dev/null.
 fn open_output(path: &str) -> Result<Stdio, StdioError> {
-    if path.is_empty() {
-        return Ok(Stdio::null());
-    }
-    let open_err = |source| StdioError::Open {
-        what: "open output",
-        path: path.to_string(),
-        source,
-    };
-    if let Some(file) = path.strip_prefix("file://") {
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-            .map_err(open_err)?;
-        return Ok(Stdio::from(f));
-    }
-    if path.contains("://") {
-        return Err(StdioError::Unsupported(path.to_string()));
-    }
-    let f = open_fifo_rdwr(path).map_err(open_err)?;
-    Ok(Stdio::from(f))
+    Ok(open_output_file(path, "open output", false)?.map_or_else(Stdio::null, Stdio::from))
 }
 
-fn open_fifo_rdwr(path: &str) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-}
-
-/// A terminal's stdout as the copy writes it: a fifo O_RDWR once the client has its end open
-/// (see [`await_reader`]), `file://` appended, empty → none.
-fn open_terminal_output(path: &str) -> Result<Option<File>, StdioError> {
+/// Opens `path` for writing: a fifo O_RDWR, `file://` appended, empty → None. With
+/// `await_client` a fifo is opened only once the client has its end open for reading (see
+/// [`await_reader`]), as a terminal's copy needs.
+fn open_output_file(
+    path: &str,
+    what: &'static str,
+    await_client: bool,
+) -> Result<Option<File>, StdioError> {
     if path.is_empty() {
         return Ok(None);
     }
     let open_err = |source| StdioError::Open {
-        what: "open stdout",
+        what,
         path: path.to_string(),
         source,
     };
@@ -154,12 +131,28 @@ fn open_terminal_output(path: &str) -> Result<Option<File>, StdioError> {
     if path.contains("://") {
         return Err(StdioError::Unsupported(path.to_string()));
     }
+    if !await_client {
+        return open_fifo_rdwr(path).map(Some).map_err(open_err);
+    }
     // The reader first: our own O_RDWR end would count as one. This write-only end stays
     // open until ours is, so the client's reader never sees a moment without a writer (EOF).
     let reader_seen = await_reader(path, READER_LIMIT).map_err(open_err)?;
     let out = open_fifo_rdwr(path).map_err(open_err)?;
     drop(reader_seen);
     Ok(Some(out))
+}
+
+fn open_fifo_rdwr(path: &str) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// A terminal's stdout as the copy writes it (see [`open_output_file`]).
+fn open_terminal_output(path: &str) -> Result<Option<File>, StdioError> {
+    open_output_file(path, "open stdout", true)
 }
 
 /// Waits (at most `limit`) until someone has `path` open for reading, and returns a
