@@ -196,6 +196,38 @@ fn mount_cgroup_filesystem() {
     );
 }
 
+/// The `cgroup` mount shows the container's own cgroup, with and without a cgroup
+/// namespace: its memory limit reads back inside. (berth mounts what shows neither the
+/// container's cgroup nor its network namespace before joining them: this holds the
+/// order.)
+#[test]
+fn mount_cgroup_shows_the_containers_own_cgroup() {
+    let v1 = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    let file = if v1 {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    } else {
+        "/sys/fs/cgroup/memory.max"
+    };
+    for cgroupns in [false, true] {
+        let name = format!("mount_cgroup_own_{}", if cgroupns { "ns" } else { "bind" });
+        let mut t = Test::new(&name);
+        if cgroupns {
+            spec::set_namespace(&mut t.config, "cgroup", None);
+        }
+        t.config["linux"]["resources"] = json!({"memory": {"limit": 48u64 << 20}});
+        t.checker(&["--file", file]);
+        let f = t.run_checker();
+        let seen = f
+            .file(file)
+            .unwrap_or_else(|| panic!("{file} unreadable ({name})"));
+        assert_eq!(
+            seen.trim(),
+            (48u64 << 20).to_string(),
+            "{file} inside the container ({name})"
+        );
+    }
+}
+
 #[test]
 fn mount_destination_created_inside_rootfs() {
     let mut t = Test::new("mount_destination_created_inside_rootfs");

@@ -14,14 +14,16 @@
 //!  [setns pid ns] [unshare time ns]  │
 //!  clone(CLONE_NEW*, [INTO_CGROUP]) ─┼──────────▶  non-dumpable, PDEATHSIG=KILL, signals reset
 //!    (common case*: CLONE_NEWPID)    │           [unshare NS|IPC|UTS]     (common case*)
-//!  [mkdir v1 cgroups, resources,     │
-//!   reap the maker] (common case*)   │
-//!   ── Go(pid) + netns fd ───────────┤           [wait Go, setns the netns fd (or
-//!                                    │            unshare NET when none came)]
-//!  [write uid/gid maps, add pid to   │           [wait Go]            (user namespace only)
-//!   cgroup]  ──── Go(pid) ───────────┤           join cgroup: "0" > v1 tasks files
-//!  save state.json with pid          │           setns joins, unshare (cgroup ns after join)
-//!                                    │           hostname, lo up, mounts (rootfs::prepare)
+//!  [mkdir v1 cgroups, resources,     │           [wait Go]            (user namespace only)
+//!   reap the maker] (common case*)   │           [join cgroup: "0" > v1 tasks files,
+//!   ── Go(pid) + netns fd ───────────┤            setns joins, unshare, cgroup ns]
+//!  [write uid/gid maps, add pid to   │                            (all but the common case)
+//!   cgroup]  ──── Go(pid) ───────────┤           hostname, [lo up], mounts (rootfs::prepare);
+//!  save state.json with pid          │            common case*, before the first sysfs or
+//!                                    │            cgroup mount, or after the last one:
+//!                                    │             wait Go, setns the netns fd (or unshare
+//!                                    │             NET when none came), lo up, join cgroup,
+//!                                    │             unshare cgroup ns
 //!  prestart + createRuntime hooks ◀──┤── RunRuntimeHooks     (only when hooks are configured)
 //!  ── HooksDone(state) ─────────────▶│           createContainer hooks
 //!                                    │           pivot_root, pty → --console-socket
@@ -41,9 +43,12 @@
 //! for the execve only when poststart hooks must follow it (`run.rs`).
 //!
 //! \* The common case (no new user namespace, no namespace joined by path, not rootless;
-//! `Plan::early_unshare`): the init makes its mount, IPC and UTS namespaces itself while
-//! this process makes the v1 cgroup directories, and the netns maker makes the network
-//! namespace from the moment the config is parsed: the three costliest steps overlap.
+//! `Plan::early_unshare`): the init makes its mount, IPC and UTS namespaces itself and
+//! mounts what shows neither its network namespace nor its cgroup while this process
+//! makes the v1 cgroup directories, and the netns maker makes the network namespace from
+//! the moment the config is parsed: the costliest steps overlap. The init enters both
+//! only then (the kernel objects of those first mounts are charged to berth's memory
+//! cgroup, not the container's, until the container exits).
 //!
 //! Why this shape:
 //! * No re-exec of berth: the init is a clone of the parent and runs library code, so there
@@ -306,7 +311,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         id: &opts.id,
         wants_hooks: runtime_hooks + container_hooks > 0,
         early_unshare: early_unshare.unwrap_or(0),
-        netns_with_go: netns_maker.is_some(),
+        netns_from_maker: netns_maker.is_some(),
     };
     let parent_pid = nix::unistd::getpid().as_raw();
     let flags = plan.clone_flags & !early_unshare.unwrap_or(0);
@@ -331,6 +336,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         st.cgroup = Some(cgroup.clone());
         // Without a namespace from the maker, the init unshares one itself.
         let netns = netns_maker.take().and_then(NetnsMaker::finish);
+        crate::fault::point("netns-made");
         match &netns {
             Some(fd) => parent_end.send_with_fd(&Msg::Go(pid), fd.as_raw_fd()),
             None => parent_end.send(&Msg::Go(pid)),

@@ -41,12 +41,13 @@ pub struct InitContext<'a> {
     /// Any prestart/createRuntime/createContainer/startContainer hook is configured.
     pub wants_hooks: bool,
     /// CLONE_NEW* flags the init unshares first thing, while the parent makes the v1
-    /// cgroup directories; the init then waits for Go before joining them. 0: the clone
-    /// carried every new namespace and the cgroups exist already.
+    /// cgroup directories; the init mounts meanwhile and waits for Go before joining them
+    /// (`enter_late`). 0: the clone carried every new namespace and the cgroups exist
+    /// already.
     pub early_unshare: libc::c_int,
     /// The parent's netns maker is making the network namespace (one of `early_unshare`):
     /// it comes with Go, and the init unshares it only when it does not.
-    pub netns_with_go: bool,
+    pub netns_from_maker: bool,
 }
 
 /// Entry point in the cloned child; returns the exit code only on failure. `placed`: the
@@ -74,6 +75,49 @@ fn enter_made_netns(ctx: &InitContext<'_>) -> Result<()> {
     };
     if rc != 0 {
         return Err(Error::sys("enter network namespace", nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Early unshare: waits for Go, then enters what the parent and the netns maker made
+/// meanwhile: the network namespace (lo up), the cgroups, then a new cgroup namespace.
+/// `rootfs::prepare` calls this right before the first mount that shows them (sysfs, cgroup),
+/// or after the last mount.
+fn enter_late(ctx: &InitContext<'_>, placed: bool) -> Result<()> {
+    wait_for_go(ctx)?;
+    if ctx.netns_from_maker {
+        enter_made_netns(ctx)?;
+    }
+    if ctx.plan.new_net {
+        loopback_up();
+    }
+    join_cgroup(ctx, placed)?;
+    unshare_cgroup_namespace(ctx)
+}
+
+/// Brings up `lo` in the new network namespace.
+fn loopback_up() {
+    // A missing lo (unusual kernels) is not worth failing the container for.
+    let _ = crate::namespaces::loopback_up();
+}
+
+/// Joins the container's cgroup by writing "0" to its `tasks` files (only the v1 ones when
+/// the clone placed us in cgroup2); nothing when the parent placed us (new user namespace).
+fn join_cgroup(ctx: &InitContext<'_>, placed: bool) -> Result<()> {
+    match ctx.cgroup {
+        Some(cg) if placed => cg.join_self_v1()?,
+        Some(cg) => cg.join_self()?,
+        None => {}
+    }
+    crate::fault::point("init-cgroup-joined");
+    Ok(())
+}
+
+/// A new cgroup namespace, rooted at the cgroup just joined.
+fn unshare_cgroup_namespace(ctx: &InitContext<'_>) -> Result<()> {
+    // SAFETY: unshare of this single-threaded process's cgroup namespace.
+    if ctx.plan.new_cgroup && unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+        return Err(Error::sys("unshare cgroup namespace", nix::Error::last()));
     }
     Ok(())
 }
@@ -120,8 +164,9 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
         .as_ref()
         .ok_or_else(|| Error::invalid("process: missing"))?;
 
-    if ctx.early_unshare != 0 {
-        let now = if ctx.netns_with_go {
+    let early = ctx.early_unshare != 0;
+    if early {
+        let now = if ctx.netns_from_maker {
             ctx.early_unshare & !libc::CLONE_NEWNET
         } else {
             ctx.early_unshare
@@ -131,22 +176,18 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
             return Err(Error::sys("unshare namespaces", nix::Error::last()));
         }
         crate::fault::point("init-unshared");
-        wait_for_go(ctx)?;
-        if ctx.netns_with_go {
-            enter_made_netns(ctx)?;
-        }
     }
     if ctx.plan.new_user {
         wait_for_go(ctx)?;
         set_non_dumpable();
         become_namespace_root()?;
     }
-    match ctx.cgroup {
-        Some(cg) if placed => cg.join_self_v1()?,
-        Some(cg) => cg.join_self()?,
-        None => {}
+    // Early unshare: the parent is making the v1 cgroup directories and the netns maker
+    // the network namespace meanwhile; the init mounts what needs neither first
+    // (`enter_late`). Otherwise both are there already.
+    if !early {
+        join_cgroup(ctx, placed)?;
     }
-    crate::fault::point("init-cgroup-joined");
     crate::namespaces::join_and_unshare(ctx.plan)?;
     crate::fault::point("init-namespaces");
     if ctx
@@ -160,15 +201,11 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
     if ctx.plan.fork_for_pid {
         become_pid_one(ctx)?;
     }
-    if ctx.plan.new_cgroup {
-        // SAFETY: unshare of this single-threaded process's cgroup namespace.
-        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
-            return Err(Error::sys("unshare cgroup namespace", nix::Error::last()));
-        }
+    if !early {
+        unshare_cgroup_namespace(ctx)?;
     }
-    if ctx.plan.new_net {
-        // A missing lo (unusual kernels) is not worth failing the container for.
-        let _ = crate::namespaces::loopback_up();
+    if ctx.plan.new_net && !early {
+        loopback_up();
     }
     if let Some(h) = ctx.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h)
@@ -194,7 +231,12 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
         in_cgroup_namespace: ctx.plan.new_cgroup,
         bundle: ctx.bundle.to_path_buf(),
     };
-    crate::rootfs::prepare(ctx.spec, ctx.rootfs, &opts)?;
+    crate::rootfs::prepare(ctx.spec, ctx.rootfs, &opts, || {
+        if early {
+            enter_late(ctx, placed)?;
+        }
+        Ok::<(), Error>(())
+    })?;
     crate::fault::point("init-mounted");
 
     let mut state_doc = String::new();

@@ -103,8 +103,23 @@ pub fn validate(spec: &Spec) -> Result<(), RootfsError> {
 }
 
 /// Sets up the root filesystem at `rootfs` (a host path) before pivot_root; see the module doc.
-pub fn prepare(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
-    mounts::prepare_rootfs(spec, rootfs, opts)
+///
+/// `enter_late` runs once: right before the first mount that shows what the process
+/// belongs to (`sysfs`: its network namespace; `cgroup`/`cgroup2`: its cgroup and cgroup
+/// namespace), or after the last mount when there is none. The init enters its network
+/// namespace and cgroups there, so the mounts before it overlap their making.
+pub fn prepare<E: From<RootfsError>>(
+    spec: &Spec,
+    rootfs: &Path,
+    opts: &RootfsOptions,
+    enter_late: impl FnOnce() -> Result<(), E>,
+) -> Result<(), E> {
+    let mut pending = Some(enter_late);
+    mounts::prepare_rootfs(spec, rootfs, opts, &mut pending)?;
+    match pending.take() {
+        Some(run) => run(),
+        None => Ok(()),
+    }
 }
 
 /// Makes `rootfs` the process's "/" (pivot_root, or MS_MOVE + chroot when `no_pivot`).

@@ -57,7 +57,14 @@ fn new_netns(spec: &Spec) -> bool {
 }
 
 /// See [`super::prepare`].
-pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
+/// `enter_late` is taken and run before the first sysfs or cgroup mount; left in place
+/// when there is none (the caller runs it).
+pub fn prepare_rootfs<E: From<RootfsError>>(
+    spec: &Spec,
+    rootfs: &Path,
+    opts: &RootfsOptions,
+    enter_late: &mut Option<impl FnOnce() -> Result<(), E>>,
+) -> Result<(), E> {
     check_mount_label(spec)?;
     let linux = spec.linux().as_ref();
     let propagation_value = linux.and_then(|l| l.rootfs_propagation().as_deref());
@@ -108,6 +115,14 @@ pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Resul
         mount_entry(&ctx, &dev, &check_mount(&dev)?)?;
     }
     for (m, c) in spec.mounts().iter().flatten().zip(&checked) {
+        if matches!(
+            c.kind,
+            MountKind::Sysfs | MountKind::Cgroup | MountKind::Cgroup2
+        ) {
+            if let Some(run) = enter_late.take() {
+                run()?;
+            }
+        }
         mount_entry(&ctx, m, c)?;
     }
     if dev_is_bind {

@@ -54,6 +54,11 @@ impl Drop for Bundle {
     }
 }
 
+/// `prepare` with nothing to enter late.
+fn prepare_all(s: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
+    prepare(s, rootfs, opts, || Ok(()))
+}
+
 fn is_root() -> bool {
     if nix::unistd::geteuid().is_root() {
         true
@@ -253,7 +258,7 @@ fn full_setup_inside_container() {
         ) {
             return vec![format!("submount: {e}")];
         }
-        if c.step("prepare", prepare(&s, &rootfs, &opts)).is_none()
+        if c.step("prepare", prepare_all(&s, &rootfs, &opts)).is_none()
             || c.step("pivot", pivot(&rootfs, false)).is_none()
             || c.step("finalize", finalize(&s)).is_none()
         {
@@ -421,7 +426,9 @@ fn symlink_escape_stays_inside_rootfs() {
     let (outside_c, rootfs_c) = (outside.clone(), rootfs.clone());
     let result = in_child(move || {
         let mut c = Checks::default();
-        if c.step("prepare", prepare(&s, &rootfs_c, &opts)).is_none() {
+        if c.step("prepare", prepare_all(&s, &rootfs_c, &opts))
+            .is_none()
+        {
             return c.0;
         }
         let inside = rootfs_c.join(outside_c.trim_start_matches('/'));
@@ -451,6 +458,61 @@ fn symlink_escape_stays_inside_rootfs() {
     assert!(!Path::new(&format!("{outside}-rel")).exists());
 }
 
+/// `enter_late` runs once, right before the first mount that shows the process's network
+/// namespace or cgroup (sysfs here), so what comes before it is mounted and what comes
+/// after is not; without such a mount it runs after the last one.
+#[test]
+fn enter_late_runs_before_the_first_sysfs_or_cgroup_mount() {
+    if !is_root() {
+        return;
+    }
+    let is_tmpfs = |p: &Path| statfs(p).is_ok_and(|f| f.filesystem_type() == TMPFS_MAGIC);
+    for with_sysfs in [true, false] {
+        let b = Bundle::new();
+        let mut mounts = vec![serde_json::json!(
+            {"destination": "/a", "type": "tmpfs", "source": "tmpfs"})];
+        if with_sysfs {
+            mounts.push(serde_json::json!(
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs"}));
+        }
+        mounts.push(serde_json::json!(
+            {"destination": "/b", "type": "tmpfs", "source": "tmpfs"}));
+        let s = spec(serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "mounts": mounts
+        }));
+        let rootfs = b.rootfs();
+        let result = in_child(|| {
+            let mut c = Checks::default();
+            let mut seen = None;
+            let mut calls = 0;
+            let done = prepare(&s, &rootfs, &RootfsOptions::default(), || {
+                calls += 1;
+                seen = Some((
+                    is_tmpfs(&rootfs.join("a")),
+                    is_tmpfs(&rootfs.join("b")),
+                    Path::new(&rootfs.join("sys/kernel")).exists(),
+                ));
+                Ok::<(), RootfsError>(())
+            });
+            if c.step("prepare", done).is_none() {
+                return c.0;
+            }
+            c.check("called once", calls == 1);
+            let (a, b_mounted, sys) = seen.unwrap_or_default();
+            c.check("/a mounted before", a);
+            c.check("sysfs not yet mounted", !sys);
+            c.check(
+                "/b after the sysfs mount, else before the call",
+                b_mounted != with_sysfs,
+            );
+            c.0
+        });
+        assert_eq!(result, Ok(()), "with sysfs: {with_sysfs}");
+    }
+}
+
 #[test]
 fn failing_mount_names_destination_and_type() {
     if !is_root() {
@@ -463,10 +525,12 @@ fn failing_mount_names_destination_and_type() {
         "mounts": [{"destination": "/bad", "type": "nosuchfs", "source": "x"}]
     }));
     let rootfs = b.rootfs();
-    let result = in_child(|| match prepare(&s, &rootfs, &RootfsOptions::default()) {
-        Ok(()) => vec![],
-        Err(e) => vec![e.to_string()],
-    });
+    let result = in_child(
+        || match prepare_all(&s, &rootfs, &RootfsOptions::default()) {
+            Ok(()) => vec![],
+            Err(e) => vec![e.to_string()],
+        },
+    );
     let err = result.unwrap_err();
     assert!(err.contains("/bad") && err.contains("nosuchfs"), "{err}");
 }
@@ -487,8 +551,11 @@ fn no_pivot_and_shared_propagation() {
         let rootfs = b.rootfs();
         let result = in_child(|| {
             let mut c = Checks::default();
-            if c.step("prepare", prepare(&s, &rootfs, &RootfsOptions::default()))
-                .is_none()
+            if c.step(
+                "prepare",
+                prepare_all(&s, &rootfs, &RootfsOptions::default()),
+            )
+            .is_none()
                 || c.step("pivot", pivot(&rootfs, no_pivot)).is_none()
                 || c.step("finalize", finalize(&s)).is_none()
             {
@@ -537,7 +604,7 @@ fn user_namespace_mode_binds_host_devices_and_sys() {
     };
     let result = in_child(|| {
         let mut c = Checks::default();
-        if c.step("prepare", prepare(&s, &rootfs, &opts)).is_none()
+        if c.step("prepare", prepare_all(&s, &rootfs, &opts)).is_none()
             || c.step("pivot", pivot(&rootfs, false)).is_none()
         {
             return c.0;
@@ -581,7 +648,7 @@ fn real_user_namespace() {
     };
     let result = in_child_with(true, || {
         let mut c = Checks::default();
-        if c.step("prepare", prepare(&s, &rootfs, &opts)).is_none()
+        if c.step("prepare", prepare_all(&s, &rootfs, &opts)).is_none()
             || c.step("pivot", pivot(&rootfs, false)).is_none()
             || c.step("finalize", finalize(&s)).is_none()
         {
@@ -632,7 +699,7 @@ fn cgroup_mount_in_cgroup_namespace() {
         if let Err(e) = unshare(CloneFlags::CLONE_NEWCGROUP) {
             return vec![format!("unshare cgroup: {e}")];
         }
-        if c.step("prepare", prepare(&s, &rootfs, &opts)).is_none()
+        if c.step("prepare", prepare_all(&s, &rootfs, &opts)).is_none()
             || c.step("pivot", pivot(&rootfs, false)).is_none()
         {
             return c.0;
