@@ -84,6 +84,7 @@ fn enter_made_netns(ctx: &InitContext<'_>) -> Result<()> {
 /// `rootfs::prepare` calls this right before the first mount that shows them (sysfs, cgroup),
 /// or after the last mount.
 fn enter_late(ctx: &InitContext<'_>, placed: bool) -> Result<()> {
+    crate::fault::point("init-early-mounts");
     wait_for_go(ctx)?;
     if ctx.netns_from_maker {
         enter_made_netns(ctx)?;

@@ -85,7 +85,13 @@ pub fn prepare_rootfs<E: From<RootfsError>>(
         .map_err(RootfsError::sys("set propagation of", "/"))?;
     let rootfs = std::fs::canonicalize(rootfs)
         .map_err(|e| RootfsError::Invalid(format!("rootfs {}: {e}", rootfs.display())))?;
-    make_parent_mount_private(&rootfs)?;
+    // After a recursive propagation change that is not "shared" no mount is shared any
+    // more, the one holding rootfs included: no mountinfo to read for it.
+    let none_shared =
+        propagation.contains(MsFlags::MS_REC) && !propagation.contains(MsFlags::MS_SHARED);
+    if !none_shared {
+        make_parent_mount_private(&rootfs)?;
+    }
     mount(
         Some(&rootfs),
         &rootfs,

@@ -535,6 +535,58 @@ fn failing_mount_names_destination_and_type() {
     assert!(err.contains("/bad") && err.contains("nosuchfs"), "{err}");
 }
 
+/// pivot_root refuses a rootfs whose parent mount is shared: whatever propagation the
+/// config asks for (recursive or not), prepare leaves that mount unshared, reading
+/// mountinfo for it only when the propagation change did not already.
+#[test]
+fn pivot_works_when_the_rootfs_sits_on_a_shared_mount() {
+    if !is_root() {
+        return;
+    }
+    for propagation in ["rslave", "rprivate", "private", "slave"] {
+        let b = Bundle::new();
+        let s = spec(serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "linux": {"rootfsPropagation": propagation}
+        }));
+        let rootfs = b.rootfs();
+        let dir = b.dir.clone();
+        let result = in_child(|| {
+            let mut c = Checks::default();
+            let shared = nix::mount::mount(
+                Some(&dir),
+                &dir,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .and_then(|()| {
+                nix::mount::mount(
+                    None::<&str>,
+                    &dir,
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_SHARED,
+                    None::<&str>,
+                )
+            });
+            c.check("bundle on a shared mount", shared.is_ok());
+            if c.step(
+                "prepare",
+                prepare_all(&s, &rootfs, &RootfsOptions::default()),
+            )
+            .is_none()
+                || c.step("pivot", pivot(&rootfs, false)).is_none()
+            {
+                return c.0;
+            }
+            c.check("busybox at /bin", Path::new("/bin/busybox").exists());
+            c.0
+        });
+        assert_eq!(result, Ok(()), "propagation={propagation}");
+    }
+}
+
 #[test]
 fn no_pivot_and_shared_propagation() {
     if !is_root() {
