@@ -96,6 +96,25 @@ pub fn plan(
     })
 }
 
+/// The bundle a `create`/`run` argv names (`--bundle`/`-b`, else the current directory),
+/// read without clap for the netns maker started before the re-exec. A wrong answer only
+/// costs speed: `create` decides from the config clap's parse points at.
+pub fn bundle(args: &[OsString]) -> PathBuf {
+    let mut rest = args.iter().filter_map(|a| a.to_str());
+    while let Some(arg) = rest.next() {
+        if arg == "--bundle" || arg == "-b" {
+            return rest.next().map(PathBuf::from).unwrap_or_default();
+        }
+        if let Some(v) = arg.strip_prefix("--bundle=") {
+            return PathBuf::from(v);
+        }
+        if let Some(v) = arg.strip_prefix("-b").filter(|v| !v.is_empty()) {
+            return PathBuf::from(v.strip_prefix('=').unwrap_or(v));
+        }
+    }
+    PathBuf::from(".")
+}
+
 /// berth's state root when `--root` is not given: `$XDG_RUNTIME_DIR/berth` when rootless
 /// and that is set, else `/run/berth`.
 pub fn default_root(rootless: bool, xdg_runtime_dir: Option<OsString>) -> PathBuf {
@@ -144,6 +163,20 @@ mod tests {
             p(&["create", "--bundle", "b", "c"]).expect("planned").root,
             PathBuf::from("/run/berth")
         );
+    }
+
+    #[test]
+    fn the_bundle_is_read_from_argv() {
+        let b = |args: &[&str]| bundle(&args.iter().map(OsString::from).collect::<Vec<_>>());
+        assert_eq!(b(&["run", "--bundle", "/b", "c1"]), PathBuf::from("/b"));
+        assert_eq!(
+            b(&["--root", "/r", "create", "--bundle=/b", "c1"]),
+            PathBuf::from("/b")
+        );
+        assert_eq!(b(&["create", "-b", "/b", "c1"]), PathBuf::from("/b"));
+        assert_eq!(b(&["create", "-b/b", "c1"]), PathBuf::from("/b"));
+        assert_eq!(b(&["create", "-b=/b", "c1"]), PathBuf::from("/b"));
+        assert_eq!(b(&["run", "c1"]), PathBuf::from("."));
     }
 
     #[test]

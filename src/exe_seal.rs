@@ -112,17 +112,23 @@ pub fn current() -> Option<Protection> {
 /// environment (plus the re-exec marker and the trace clock): then this call never returns.
 /// `root` is berth's state root, which holds the overlay's empty layer.
 pub fn ensure(root: &Path) -> Result<Protection, SealError> {
+    ensure_then(root, || {})
+}
+
+/// [`ensure`], running `before_exec` right before the re-exec, or at once when this
+/// process runs from a protected copy already (then there is no re-exec).
+pub fn ensure_then(root: &Path, before_exec: impl FnOnce()) -> Result<Protection, SealError> {
     // `main` may call this twice (before and after parsing argv): look only once.
     static FOUND: std::sync::OnceLock<Protection> = std::sync::OnceLock::new();
     if let Some(p) = FOUND.get() {
         return Ok(*p);
     }
-    let p = ensure_uncached(root)?;
+    let p = ensure_uncached(root, before_exec)?;
     let _ = FOUND.set(p);
     Ok(p)
 }
 
-fn ensure_uncached(root: &Path) -> Result<Protection, SealError> {
+fn ensure_uncached(root: &Path, before_exec: impl FnOnce()) -> Result<Protection, SealError> {
     let reexecuted = std::env::var_os(REEXEC_ENV).is_some();
     if reexecuted {
         // Single-threaded here (berth starts no threads): nothing reads the environment
@@ -134,6 +140,7 @@ fn ensure_uncached(root: &Path) -> Result<Protection, SealError> {
         // /proc/self/fd/N), the kernel named us after its number: be "berth" again.
         // SAFETY: PR_SET_NAME reads a NUL-terminated string.
         unsafe { libc::prctl(libc::PR_SET_NAME, c"berth".as_ptr(), 0, 0, 0) };
+        before_exec();
         return Ok(p);
     }
     if reexecuted {
@@ -153,6 +160,7 @@ fn ensure_uncached(root: &Path) -> Result<Protection, SealError> {
         Protection::ReadOnlyOverlay => "exe-overlay",
         Protection::SealedMemfd => "exe-memfd",
     });
+    before_exec();
     Err(reexec(&copy, protection))
 }
 

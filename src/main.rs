@@ -81,7 +81,12 @@ fn seal_before_parsing() {
         berth::trace::enable(plan.command);
     }
     // A failure here is reported by the same call after clap's parse.
-    let _ = berth::exe_seal::ensure(&plan.root);
+    let _ = berth::exe_seal::ensure_then(&plan.root, || {
+        if matches!(plan.command, "create" | "run") {
+            // The network namespace is made while the sealed copy starts.
+            berth::container::start_before_reexec(&early_seal::bundle(&args));
+        }
+    });
 }
 
 fn run(cli: Cli) -> Result<i32> {

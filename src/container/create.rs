@@ -5,8 +5,8 @@
 //!  ──────────────────────────────────────           ────────────────────────────────────
 //!  [main: not yet sealed? re-exec from a sealed copy of berth (exe_seal), same argv]
 //!  parse + validate config.json, open ns paths
-//!  [clone the netns maker (common case*): it unshares a network namespace and leaves
-//!   its fd in our descriptor table; `netns_maker`]
+//!  [the netns maker (common case*), started before the re-exec or cloned here,
+//!   unshares a network namespace, brings lo up and hands us its fd; `netns_maker`]
 //!  reserve <root>/<id>, mkfifo exec.fifo (O_RDWR)
 //!  write state.json (created_ok=false)
 //!  mkdir cgroups, apply resources    (common case*: only the cgroup2 dir here)
@@ -185,9 +185,14 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     // The network namespace, the costliest of all, is made from here on by a helper
     // (`netns_maker`) and handed to the init with Go.
     let early_unshare = plan.early_unshare(opts.rootless);
-    let mut netns_maker = early_unshare
-        .filter(|flags| flags & libc::CLONE_NEWNET != 0)
-        .and_then(|_| NetnsMaker::spawn());
+    // One may have been started before the sealed re-exec (`main`); when the plan does
+    // not want its namespace, it is reaped at the end (it has long finished by then).
+    let started_early = NetnsMaker::adopt();
+    let (mut netns_maker, _unused_maker) =
+        match early_unshare.filter(|flags| flags & libc::CLONE_NEWNET != 0) {
+            Some(_) => (started_early.or_else(NetnsMaker::spawn), None),
+            None => (None, started_early),
+        };
     let (console, relay_end) = crate::console::endpoints(terminal, opts.console_socket.as_deref())?;
     let linux = spec.linux().clone().unwrap_or_default();
 

@@ -64,23 +64,29 @@ pub fn run(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> i32 {
 
 enum Never {}
 
-/// Joins the network namespace that came with Go (`netns_maker`), or makes one when none
-/// came.
+/// Joins the network namespace that came with Go (`netns_maker`, which brought its `lo`
+/// up), or makes one (and brings `lo` up) when none came.
 fn enter_made_netns(ctx: &InitContext<'_>) -> Result<()> {
-    let rc = match ctx.sync.take_fd() {
-        // SAFETY: setns on a namespace fd we own.
-        Some(fd) => unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
-        // SAFETY: unshare of this single-threaded process's network namespace.
-        None => unsafe { libc::unshare(libc::CLONE_NEWNET) },
-    };
-    if rc != 0 {
-        return Err(Error::sys("enter network namespace", nix::Error::last()));
+    match ctx.sync.take_fd() {
+        Some(fd) => {
+            // SAFETY: setns on a namespace fd we own.
+            if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(Error::sys("enter network namespace", nix::Error::last()));
+            }
+        }
+        None => {
+            // SAFETY: unshare of this single-threaded process's network namespace.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return Err(Error::sys("unshare network namespace", nix::Error::last()));
+            }
+            loopback_up();
+        }
     }
     Ok(())
 }
 
 /// Early unshare: waits for Go, then enters what the parent and the netns maker made
-/// meanwhile: the network namespace (lo up), the cgroups, then a new cgroup namespace.
+/// meanwhile: the network namespace, the cgroups, then a new cgroup namespace.
 /// `rootfs::prepare` calls this right before the first mount that shows them (sysfs, cgroup),
 /// or after the last mount.
 fn enter_late(ctx: &InitContext<'_>, placed: bool) -> Result<()> {
@@ -88,8 +94,7 @@ fn enter_late(ctx: &InitContext<'_>, placed: bool) -> Result<()> {
     wait_for_go(ctx)?;
     if ctx.netns_from_maker {
         enter_made_netns(ctx)?;
-    }
-    if ctx.plan.new_net {
+    } else if ctx.plan.new_net {
         loopback_up();
     }
     join_cgroup(ctx, placed)?;

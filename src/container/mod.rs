@@ -17,6 +17,7 @@ pub mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use events::events;
+pub use netns_maker::start_before_reexec;
 pub use ns_hold::NamespaceHold;
 pub use pause::{pause, resume};
 pub use update::{update, UpdateFlags};
