@@ -249,8 +249,7 @@ fn destroy(root: &Root, st: &State) -> Result<()> {
             crate::logging::warn(w)
         })?;
     }
-    let dir = st.dir(root);
-    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+    Root::remove_container_dir(&st.dir(root))
 }
 
 /// `state ID`.
