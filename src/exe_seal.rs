@@ -116,7 +116,8 @@ pub fn ensure(root: &Path) -> Result<Protection, SealError> {
 }
 
 /// [`ensure`], running `before_exec` right before the re-exec, or at once when this
-/// process runs from a protected copy already (then there is no re-exec).
+/// process was started from a protected copy by someone else (the shim's sealed view:
+/// then there is no re-exec); not in the process our own re-exec started, where it ran.
 pub fn ensure_then(root: &Path, before_exec: impl FnOnce()) -> Result<Protection, SealError> {
     // `main` may call this twice (before and after parsing argv): look only once.
     static FOUND: std::sync::OnceLock<Protection> = std::sync::OnceLock::new();
@@ -140,7 +141,9 @@ fn ensure_uncached(root: &Path, before_exec: impl FnOnce()) -> Result<Protection
         // /proc/self/fd/N), the kernel named us after its number: be "berth" again.
         // SAFETY: PR_SET_NAME reads a NUL-terminated string.
         unsafe { libc::prctl(libc::PR_SET_NAME, c"berth".as_ptr(), 0, 0, 0) };
-        before_exec();
+        if !reexecuted {
+            before_exec();
+        }
         return Ok(p);
     }
     if reexecuted {

@@ -46,7 +46,7 @@
 //! `Plan::early_unshare`): the init makes its mount, IPC and UTS namespaces itself and
 //! mounts what shows neither its network namespace nor its cgroup while this process
 //! makes the v1 cgroup directories, and the netns maker makes the network namespace from
-//! the moment the config is parsed: the costliest steps overlap. The init enters both
+//! before the sealed re-exec (or from the parsed config on): the costliest steps overlap. The init enters both
 //! only then (the kernel objects of those first mounts are charged to berth's memory
 //! cgroup, not the container's, until the container exits).
 //!
@@ -182,8 +182,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     // The common case overlaps the costliest steps of create: the init makes its new
     // namespaces itself (unshare) right after a clone that carries only the pid namespace,
     // while this process makes the v1 cgroup directories; the init joins them once told.
-    // The network namespace, the costliest of all, is made from here on by a helper
-    // (`netns_maker`) and handed to the init with Go.
+    // The network namespace, the costliest of all, is made by a helper (`netns_maker`),
+    // started before the sealed re-exec or from here on, and handed to the init with Go.
     let early_unshare = plan.early_unshare(opts.rootless);
     // One may have been started before the sealed re-exec (`main`); when the plan does
     // not want its namespace, it is reaped at the end (it has long finished by then).
