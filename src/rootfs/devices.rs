@@ -12,7 +12,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::{fchmodat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// One device node to make.
@@ -104,19 +104,103 @@ pub fn create_devices(
     config: &[LinuxDevice],
     opts: &RootfsOptions,
 ) -> Result<(), RootfsError> {
-    for node in device_list(config)? {
-        create_node(root, &node, opts.in_user_namespace)?;
+    let nodes = device_list(config)?;
+    if opts.in_user_namespace {
+        for node in &nodes {
+            bind_host_node(root, node)?;
+        }
+        return Ok(());
+    }
+    // mknod applies the umask: with none while the nodes are made, each gets its exact mode
+    // from mknod itself (no chmod after it).
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made = make_nodes(root, &nodes);
+    nix::sys::stat::umask(umask);
+    made
+}
+
+/// A directory nodes are made in: its fd, and whether it is set-group-ID (then a new
+/// node takes the directory's group, not ours).
+struct NodeDir {
+    path: PathBuf,
+    fd: OwnedFd,
+    setgid: bool,
+}
+
+/// mknod of each node under an fd of its directory, opened once for all the nodes in it
+/// (usually /dev); chown only where the owner is not already right.
+fn make_nodes(root: &Root, nodes: &[DeviceNode]) -> Result<(), RootfsError> {
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let mut dir: Option<NodeDir> = None;
+    for node in nodes {
+        let (parent, name) = split_last(&node.path)
+            .ok_or_else(|| RootfsError::Invalid(format!("device path {}", node.path.display())))?;
+        let err = |what| RootfsError::sys(what, node.path.clone());
+        let here = match dir.take() {
+            Some(d) if d.path == parent => d,
+            _ => {
+                let fd = root
+                    .create_all(&parent, Leaf::Dir)
+                    .map_err(err("create parent of device"))?;
+                let st = nix::sys::stat::fstat(&fd).map_err(err("stat parent of device"))?;
+                NodeDir {
+                    path: parent,
+                    fd,
+                    setgid: st.st_mode & libc::S_ISGID != 0,
+                }
+            }
+        };
+        let made = mknodat(
+            here.fd.as_fd(),
+            name.as_os_str(),
+            node.kind,
+            Mode::from_bits_truncate(node.mode),
+            makedev(node.major, node.minor),
+        );
+        match made {
+            Ok(()) => {}
+            // /dev is a fresh tmpfs: anything already there was mounted (or made) by the
+            // config on purpose.
+            Err(Errno::EEXIST) => {
+                dir = Some(here);
+                continue;
+            }
+            Err(e) => return Err(err("mknod")(e)),
+        }
+        // mknod made it ours: our fsuid, and our fsgid unless the directory is set-group-ID.
+        if node.uid != uid || node.gid != gid || here.setgid {
+            fchownat(
+                here.fd.as_fd(),
+                name.as_os_str(),
+                Some(Uid::from_raw(node.uid)),
+                Some(Gid::from_raw(node.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(err("chown"))?;
+            // chown clears the set-user-ID and set-group-ID bits: put them back (the node
+            // was just made, not a symlink).
+            if node.mode & 0o6000 != 0 {
+                fchmodat(
+                    here.fd.as_fd(),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(node.mode),
+                    FchmodatFlags::FollowSymlink,
+                )
+                .map_err(err("chmod"))?;
+            }
+        }
+        dir = Some(here);
     }
     Ok(())
 }
 
-fn create_node(root: &Root, node: &DeviceNode, userns: bool) -> Result<(), RootfsError> {
-    let (parent, name) = split_last(&node.path)
-        .ok_or_else(|| RootfsError::Invalid(format!("device path {}", node.path.display())))?;
+/// In a user namespace, where mknod is not allowed: the host's node bind-mounted onto an
+/// empty file, unless something is there already.
+fn bind_host_node(root: &Root, node: &DeviceNode) -> Result<(), RootfsError> {
     let err = |what| RootfsError::sys(what, node.path.clone());
-    let dir = root
-        .create_all(&parent, Leaf::Dir)
-        .map_err(err("create parent of device"))?;
     // /dev is a fresh tmpfs: anything already there was mounted by the config on purpose.
     if root
         .open_existing(&node.path)
@@ -125,39 +209,15 @@ fn create_node(root: &Root, node: &DeviceNode, userns: bool) -> Result<(), Rootf
     {
         return Ok(());
     }
-    if userns {
-        let host = &node.path;
-        let fd = root
-            .create_all(&node.path, Leaf::File)
-            .map_err(err("create file for device"))?;
-        return sys::mount_on(Some(host), fd.as_fd(), None, MsFlags::MS_BIND, None)
-            .map_err(RootfsError::mount("bind", &node.path, "bind host device"));
-    }
-    let dev = makedev(node.major, node.minor);
-    mknodat(
-        dir.as_fd(),
-        name.as_os_str(),
-        node.kind,
-        Mode::from_bits_truncate(node.mode),
-        dev,
-    )
-    .map_err(err("mknod"))?;
-    fchownat(
-        dir.as_fd(),
-        name.as_os_str(),
-        Some(Uid::from_raw(node.uid)),
-        Some(Gid::from_raw(node.gid)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(err("chown"))?;
-    // mknod applied the umask: set the exact mode (the node was just made, not a symlink).
-    fchmodat(
-        dir.as_fd(),
-        name.as_os_str(),
-        Mode::from_bits_truncate(node.mode),
-        FchmodatFlags::FollowSymlink,
-    )
-    .map_err(err("chmod"))
+    let host = &node.path;
+    let fd = root
+        .create_all(&node.path, Leaf::File)
+        .map_err(err("create file for device"))?;
+    sys::mount_on(Some(host), fd.as_fd(), None, MsFlags::MS_BIND, None).map_err(RootfsError::mount(
+        "bind",
+        &node.path,
+        "bind host device",
+    ))
 }
 
 /// The standard links in /dev.

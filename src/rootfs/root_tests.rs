@@ -587,6 +587,66 @@ fn pivot_works_when_the_rootfs_sits_on_a_shared_mount() {
     }
 }
 
+/// Device nodes get their exact modes whatever the umask (which is left as it was),
+/// owners where asked, set-user-ID and set-group-ID bits kept across the chown, and a node already there
+/// stays as it is.
+#[test]
+fn device_nodes_exact_modes_owners_and_umask_kept() {
+    if !is_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let s = spec(serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs"},
+        "linux": {"devices": [
+            {"path": "/dev/sgid-null", "type": "c", "major": 1, "minor": 3,
+             "fileMode": 0o6750, "uid": 0, "gid": 5},
+            {"path": "/dev/sub/zero2", "type": "c", "major": 1, "minor": 5,
+             "fileMode": 0o600, "uid": 7, "gid": 7},
+            {"path": "/dev/sub/zero2", "type": "c", "major": 1, "minor": 7,
+             "fileMode": 0o644, "uid": 0, "gid": 0}
+        ]}
+    }));
+    let rootfs = b.rootfs();
+    let result = in_child(|| {
+        let mut c = Checks::default();
+        let before = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+        let done = prepare_all(&s, &rootfs, &RootfsOptions::default());
+        let after = nix::sys::stat::umask(before);
+        if c.step("prepare", done).is_none() {
+            return c.0;
+        }
+        c.check("umask restored", after.bits() == 0o077);
+        let node = |p: &str| stat(&rootfs.join(p)).ok();
+        for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+            let st = node(&format!("dev/{name}"));
+            c.check(
+                &format!("/dev/{name} 0666 root:root"),
+                st.is_some_and(|st| {
+                    st.st_mode & 0o7777 == 0o666 && st.st_uid == 0 && st.st_gid == 0
+                }),
+            );
+        }
+        let st = node("dev/sgid-null");
+        c.check(
+            "/dev/sgid-null 06750 0:5",
+            st.is_some_and(|st| st.st_mode & 0o7777 == 0o6750 && st.st_gid == 5),
+        );
+        let st = node("dev/sub/zero2");
+        c.check(
+            "/dev/sub/zero2: the first entry, 0600 7:7",
+            st.is_some_and(|st| {
+                st.st_mode & 0o7777 == 0o600
+                    && (st.st_uid, st.st_gid) == (7, 7)
+                    && st.st_rdev == nix::sys::stat::makedev(1, 5)
+            }),
+        );
+        c.0
+    });
+    assert_eq!(result, Ok(()));
+}
+
 #[test]
 fn no_pivot_and_shared_propagation() {
     if !is_root() {
