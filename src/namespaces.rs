@@ -191,32 +191,6 @@ pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
-/// Brings up `lo` in a new network namespace, as runc does.
-pub fn loopback_up() -> Result<()> {
-    // SAFETY: plain socket/ioctl calls on a struct we zero-initialise and own.
-    unsafe {
-        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if sock < 0 {
-            return Err(Error::sys("socket for lo", nix::Error::last()));
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo\0".iter().enumerate() {
-            req.ifr_name[i] = *b as libc::c_char;
-        }
-        let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req);
-        if rc == 0 {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            rc = libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req);
-        }
-        let err = nix::Error::last();
-        libc::close(sock);
-        if rc != 0 {
-            return Err(Error::sys("bring up lo", err));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,7 +79,7 @@ fn enter_made_netns(ctx: &InitContext<'_>) -> Result<()> {
             if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
                 return Err(Error::sys("unshare network namespace", nix::Error::last()));
             }
-            loopback_up();
+            super::netns_maker::loopback_up();
         }
     }
     Ok(())
@@ -95,16 +95,10 @@ fn enter_late(ctx: &InitContext<'_>, placed: bool) -> Result<()> {
     if ctx.netns_from_maker {
         enter_made_netns(ctx)?;
     } else if ctx.plan.new_net {
-        loopback_up();
+        super::netns_maker::loopback_up();
     }
     join_cgroup(ctx, placed)?;
     unshare_cgroup_namespace(ctx)
-}
-
-/// Brings up `lo` in the new network namespace.
-fn loopback_up() {
-    // A missing lo (unusual kernels) is not worth failing the container for.
-    let _ = crate::namespaces::loopback_up();
 }
 
 /// Joins the container's cgroup by writing "0" to its `tasks` files (only the v1 ones when
@@ -211,7 +205,7 @@ fn setup(ctx: &InitContext<'_>, parent_pid: i32, placed: bool) -> Result<Never> 
         unshare_cgroup_namespace(ctx)?;
     }
     if ctx.plan.new_net && !early {
-        loopback_up();
+        super::netns_maker::loopback_up();
     }
     if let Some(h) = ctx.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h)

@@ -406,15 +406,25 @@ struct IfreqFlags {
     _rest: [u8; 22],
 }
 
-/// Sets IFF_UP on `lo` of this task's (new) network namespace, as runc does; a failure is
-/// ignored, as the init ignores it. Raw system calls on our own stack.
-fn loopback_up() {
-    let mut req = IfreqFlags {
-        name: [0; libc::IFNAMSIZ],
-        flags: 0,
-        _rest: [0; 22],
-    };
-    req.name[..2].copy_from_slice(b"lo");
+impl IfreqFlags {
+    /// The request for `lo`, flags zero.
+    fn lo() -> Self {
+        let mut req = IfreqFlags {
+            name: [0; libc::IFNAMSIZ],
+            flags: 0,
+            _rest: [0; 22],
+        };
+        req.name[..2].copy_from_slice(b"lo");
+        req
+    }
+}
+
+/// Sets IFF_UP on `lo` of this task's network namespace, as runc does; a failure (a kernel
+/// without lo) is ignored: not worth failing a container for. Raw system calls on the
+/// caller's stack, so a maker can use it as well as the init, which calls it when it made
+/// the namespace itself.
+pub(crate) fn loopback_up() {
+    let mut req = IfreqFlags::lo();
     // SAFETY: socket, ioctl on a struct on our stack sized as the kernel reads and writes
     // it, close of the socket just made.
     unsafe {
@@ -520,13 +530,21 @@ mod raw {
         ret
     }
 
-    /// Never called: [`SUPPORTED`] is false on other architectures.
+    /// Other architectures: the C library's `syscall`, a failure returned as -errno. No
+    /// maker runs there ([`SUPPORTED`] is false), so only a process of its own (the init's
+    /// `loopback_up`) calls this, and its `errno` is its own.
     ///
     /// # Safety
-    /// Trivially safe; present so the callers compile everywhere.
+    /// As for the system call itself: pointer arguments must be valid for it.
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    pub unsafe fn syscall3(_nr: libc::c_long, _a1: usize, _a2: usize, _a3: usize) -> isize {
-        -(libc::ENOSYS as isize)
+    pub unsafe fn syscall3(nr: libc::c_long, a1: usize, a2: usize, a3: usize) -> isize {
+        // SAFETY: the caller's contract, passed on.
+        let ret = unsafe { libc::syscall(nr, a1, a2, a3) };
+        if ret < 0 {
+            -(nix::errno::Errno::last_raw() as isize)
+        } else {
+            ret as isize
+        }
     }
 }
 
@@ -545,12 +563,7 @@ mod tests {
         // SAFETY: the child makes async-signal-safe calls only, then _exits.
         match unsafe { nix::unistd::fork() }.expect("fork") {
             nix::unistd::ForkResult::Child => {
-                let mut req = IfreqFlags {
-                    name: [0; libc::IFNAMSIZ],
-                    flags: 0,
-                    _rest: [0; 22],
-                };
-                req.name[..2].copy_from_slice(b"lo");
+                let mut req = IfreqFlags::lo();
                 // SAFETY: setns on an inherited fd, socket and ioctl on a stack struct.
                 let up = unsafe {
                     libc::setns(ns, libc::CLONE_NEWNET) == 0 && {

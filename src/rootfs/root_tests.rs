@@ -588,8 +588,8 @@ fn pivot_works_when_the_rootfs_sits_on_a_shared_mount() {
 }
 
 /// Device nodes get their exact modes whatever the umask (which is left as it was),
-/// owners where asked, set-user-ID and set-group-ID bits kept across the chown, and a node already there
-/// stays as it is.
+/// owners where asked, set-user-ID and set-group-ID bits kept across the chown, and a node
+/// already there stays as it is.
 #[test]
 fn device_nodes_exact_modes_owners_and_umask_kept() {
     if !is_root() {
