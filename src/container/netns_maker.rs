@@ -320,25 +320,16 @@ fn receive_namespace(socket: &OwnedFd) -> Option<OwnedFd> {
 /// socket (`arg`) as SCM_RIGHTS, since its descriptor table is its own.
 extern "C" fn sending_maker(arg: *mut libc::c_void) -> libc::c_int {
     let socket = arg as usize;
-    // SAFETY: raw system calls on constants, a static path and structs on our own stack.
+    let ns = make_namespace();
+    // SAFETY: raw system calls on our own descriptors and a struct on our own stack.
     unsafe {
-        if raw::syscall3(libc::SYS_unshare, libc::CLONE_NEWNET as usize, 0, 0) == 0 {
-            loopback_up();
-            let ns = raw::syscall3(
-                libc::SYS_openat,
-                libc::AT_FDCWD as usize,
-                c"/proc/thread-self/ns/net".as_ptr() as usize,
-                (libc::O_RDONLY | libc::O_CLOEXEC) as usize,
-            );
-            if ns >= 0 {
-                send_fd(socket, ns as i32);
-            }
+        if ns >= 0 {
+            send_fd(socket, ns as i32);
         }
         raw::syscall3(libc::SYS_exit, 0, 0, 0);
     }
     0
 }
-
 /// The kernel's `struct user_msghdr` (64-bit).
 #[repr(C)]
 struct MsgHeader {
@@ -459,8 +450,19 @@ pub(crate) fn loopback_up() {
 /// The cloned child: makes the network namespace, brings its `lo` up, opens it into the
 /// shared descriptor table, records the fd (or the error) and exits.
 extern "C" fn maker(_: *mut libc::c_void) -> libc::c_int {
+    let result = make_namespace();
+    RESULT.store(result as i32, Ordering::Release);
+    // SAFETY: ends this task alone, running no destructors and no atexit handlers (they
+    // would run on the parent's memory).
+    unsafe { raw::syscall3(libc::SYS_exit, 0, 0, 0) };
+    0
+}
+
+/// What both makers do: a new network namespace for this task, its `lo` up, and an fd of
+/// it (or -errno). Raw system calls only.
+fn make_namespace() -> isize {
     // SAFETY: raw system calls on constants and a static NUL-terminated path.
-    let result = unsafe {
+    unsafe {
         match raw::syscall3(libc::SYS_unshare, libc::CLONE_NEWNET as usize, 0, 0) {
             0 => {
                 loopback_up();
@@ -473,14 +475,8 @@ extern "C" fn maker(_: *mut libc::c_void) -> libc::c_int {
             }
             err => err,
         }
-    };
-    RESULT.store(result as i32, Ordering::Release);
-    // SAFETY: ends this task alone, running no destructors and no atexit handlers (they
-    // would run on the parent's memory).
-    unsafe { raw::syscall3(libc::SYS_exit, 0, 0, 0) };
-    0
+    }
 }
-
 /// System calls without the C library: its wrappers store a failure in `errno`, which a
 /// CLONE_VM child shares with its parent's thread.
 mod raw {
